@@ -1,0 +1,382 @@
+//! The checked network: each call bound to its signature, named, given its
+//! input and output shape, its parameters and their place in the flat
+//! parameter vector. Every check that can refuse a layer list lives here or
+//! in `args.rs`; after `Model::build` succeeds, expansion cannot fail.
+
+use crate::args::{Activation, Signature};
+use crate::ast::{LayerCall, NetDef};
+use crate::shape::{self, Padding};
+
+/// A conv or pool window over an NHWC input, with Keras's padding worked out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub channels: usize,
+    pub k_h: usize,
+    pub k_w: usize,
+    pub s_h: usize,
+    pub s_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub padding: Padding,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Average,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Conv2D { window: Window, filters: usize, activation: Activation, use_bias: bool },
+    Dense { inputs: usize, units: usize, activation: Activation, use_bias: bool },
+    Pool { kind: PoolKind, window: Window },
+    Activation(Activation),
+    Dropout(f64),
+    Flatten,
+}
+
+/// A weight tensor's place in the network's flat parameter vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tensor {
+    /// `{layer}.kernel` or `{layer}.bias`, as Keras and safetensors name it.
+    pub name: String,
+    /// Keras's layout: `[kh, kw, in, out]`, `[in, out]` or `[out]`.
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub len: usize,
+    /// Glorot-uniform fan-in and fan-out for a kernel; `None` for a bias (zeros).
+    pub fans: Option<(usize, usize)>,
+}
+
+pub struct Layer {
+    pub name: String,
+    /// The name of the layer's output type: `conv2d_1` -> `Conv2d1`.
+    pub type_name: String,
+    /// The Keras class name, e.g. `MaxPooling2D`.
+    pub class: &'static str,
+    pub op: Op,
+    pub input: Vec<usize>,
+    pub output: Vec<usize>,
+    pub params: usize,
+    /// Into the flat parameter vector: the kernel, then the bias if any.
+    pub tensors: Vec<Tensor>,
+}
+
+pub struct Model {
+    pub input: [usize; 3],
+    pub layers: Vec<Layer>,
+    pub total_params: usize,
+}
+
+impl Model {
+    pub fn build(def: &NetDef) -> syn::Result<Model> {
+        let Some(first) = def.layers.first() else {
+            return Err(syn::Error::new(
+                def.brace_span,
+                "a network needs at least one layer, e.g. `Conv2D(32, (3, 3), input_shape = (32, 32, 3))`",
+            ));
+        };
+        let mut counters: Vec<(&'static str, usize)> = Vec::new();
+        let mut layers: Vec<Layer> = Vec::new();
+        let mut input_shape = None;
+        let mut offset = 0;
+        for (index, call) in def.layers.iter().enumerate() {
+            let sig = signature(call)?;
+            let args = sig.bind(call)?;
+            match (index, args.input_shape()?) {
+                (0, shape) => input_shape = shape,
+                (_, Some(_)) => {
+                    return Err(args.loc("input_shape").error(format!(
+                        "only the first layer takes `input_shape`; this layer's input is the output of {}",
+                        describe_output(layers.last())
+                    )))
+                }
+                (_, None) => {}
+            }
+            let Some(input_3) = input_shape else {
+                return Err(first.loc.error(
+                    "the first layer needs `input_shape = (height, width, channels)`, \
+                     e.g. `Conv2D(32, (3, 3), input_shape = (32, 32, 3))`",
+                ));
+            };
+            let prefix = snake_prefix(sig.class);
+            let name = match args.name()? {
+                Some(name) => name,
+                None => {
+                    let count = match counters.iter_mut().find(|(p, _)| *p == prefix) {
+                        Some((_, n)) => n,
+                        None => {
+                            counters.push((prefix, 0));
+                            &mut counters.last_mut().expect("just pushed").1
+                        }
+                    };
+                    *count += 1;
+                    format!("{prefix}_{count}")
+                }
+            };
+            if let Some(other) = layers.iter().position(|l| l.name == name) {
+                return Err(args.loc("name").error(format!(
+                    "two layers are named `{name}`: layer {} and layer {}; layer names must be unique",
+                    other + 1,
+                    index + 1
+                )));
+            }
+            let type_name = camel_case(&name);
+            if let Some(other) = layers.iter().find(|l| l.type_name == type_name) {
+                return Err(args.loc("name").error(format!(
+                    "layers `{}` and `{name}` would both name their output type `{type_name}`; rename one",
+                    other.name
+                )));
+            }
+            if type_name == "Input" || type_name == "Output" {
+                return Err(args.loc("name").error(format!(
+                    "`{name}` is reserved: the network's `{type_name}` type has that name; choose another layer name"
+                )));
+            }
+            let input = layers.last().map(|l| l.output.clone()).unwrap_or(input_3.to_vec());
+            let ctx = Context { name: &name, previous: layers.last(), input: &input, call };
+            let (op, output) = match sig.class {
+                "Conv2D" => {
+                    let filters = args.positive("filters", None)?;
+                    let kernel = args.pair("kernel_size", None)?;
+                    let strides = args.pair("strides", Some((1, 1)))?;
+                    let padding = args.padding()?;
+                    let activation = args.activation("activation")?;
+                    let use_bias = args.boolean("use_bias", true)?;
+                    let window = ctx.window("kernel", kernel, strides, padding)?;
+                    let op = Op::Conv2D { window, filters, activation, use_bias };
+                    (op, vec![window.out_h, window.out_w, filters])
+                }
+                "Dense" => {
+                    let units = args.positive("units", None)?;
+                    let activation = args.activation("activation")?;
+                    let use_bias = args.boolean("use_bias", true)?;
+                    let [inputs] = input[..] else {
+                        return Err(call.loc.error(format!(
+                            "{name}: Dense needs a flat input, but {}{}; add `Flatten()` before it",
+                            describe_output(ctx.previous),
+                            ctx.outputs_phrase()
+                        )));
+                    };
+                    (Op::Dense { inputs, units, activation, use_bias }, vec![units])
+                }
+                "MaxPooling2D" | "AveragePooling2D" => {
+                    let pool = args.pair("pool_size", Some((2, 2)))?;
+                    let strides = args.pair("strides", Some(pool))?;
+                    let padding = args.padding()?;
+                    let window = ctx.window("pool", pool, strides, padding)?;
+                    let kind = if sig.class == "MaxPooling2D" { PoolKind::Max } else { PoolKind::Average };
+                    (Op::Pool { kind, window }, vec![window.out_h, window.out_w, window.channels])
+                }
+                "Activation" => (Op::Activation(args.activation("activation")?), input.clone()),
+                "Dropout" => (Op::Dropout(args.rate()?), input.clone()),
+                "Flatten" => (Op::Flatten, vec![input.iter().product()]),
+                _ => unreachable!("signature() only returns known classes"),
+            };
+            let tensors = tensors_of(&name, &op, &mut offset);
+            let params = params_of(&op);
+            debug_assert_eq!(params, tensors.iter().map(|t| t.len).sum::<usize>());
+            layers.push(Layer {
+                params,
+                type_name,
+                name,
+                class: sig.class,
+                op,
+                input,
+                output,
+                tensors,
+            });
+        }
+        let input = input_shape.expect("the first layer was checked for input_shape");
+        Ok(Model { input, layers, total_params: offset })
+    }
+
+    pub fn output(&self) -> &[usize] {
+        &self.layers.last().expect("a model has at least one layer").output
+    }
+}
+
+/// What the layer being checked knows of its neighbourhood, for messages.
+struct Context<'a> {
+    name: &'a str,
+    previous: Option<&'a Layer>,
+    input: &'a [usize],
+    call: &'a LayerCall,
+}
+
+impl Context<'_> {
+    /// "max_pooling2d_2 outputs 2x2x64" or "the input is 32x32x3".
+    fn outputs_phrase(&self) -> String {
+        match self.previous {
+            Some(p) => format!(" outputs {}", dims(&p.output)),
+            None => format!(" is {}", dims(self.input)),
+        }
+    }
+
+    fn window(&self, what: &str, size: (usize, usize), strides: (usize, usize), padding: Padding) -> syn::Result<Window> {
+        let [in_h, in_w, channels] = self.input[..] else {
+            return Err(self.call.loc.error(format!(
+                "{}: this layer needs an input of shape (height, width, channels), but {}{}; \
+                 2-D layers must come before `Flatten()` and `Dense`",
+                self.name,
+                describe_output(self.previous),
+                self.outputs_phrase()
+            )));
+        };
+        let rows = shape::window_axis(in_h, size.0, strides.0, padding);
+        let cols = shape::window_axis(in_w, size.1, strides.1, padding);
+        let (Some(rows), Some(cols)) = (rows, cols) else {
+            return Err(self.call.loc.error(format!(
+                "{}: a {}x{} {what} with padding \"{}\" needs an input of at least {}x{}, but {}{}; \
+                 use padding = \"same\" or a smaller {what}",
+                self.name,
+                size.0,
+                size.1,
+                padding.keras_name(),
+                size.0,
+                size.1,
+                describe_output(self.previous),
+                self.outputs_phrase()
+            )));
+        };
+        Ok(Window {
+            in_h,
+            in_w,
+            channels,
+            k_h: size.0,
+            k_w: size.1,
+            s_h: strides.0,
+            s_w: strides.1,
+            pad_top: rows.pad_before,
+            pad_left: cols.pad_before,
+            out_h: rows.output,
+            out_w: cols.output,
+            padding,
+        })
+    }
+}
+
+/// "conv2d_1" for a layer, "the input" before the first one.
+fn describe_output(previous: Option<&Layer>) -> String {
+    previous.map(|p| p.name.clone()).unwrap_or_else(|| "the input".to_string())
+}
+
+/// `32x32x3`, or `(2304,)` for a flat shape.
+pub fn dims(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        _ => shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x"),
+    }
+}
+
+fn params_of(op: &Op) -> usize {
+    match *op {
+        Op::Conv2D { window: w, filters, use_bias, .. } => {
+            shape::conv2d_params((w.k_h, w.k_w), w.channels, filters, use_bias)
+        }
+        Op::Dense { inputs, units, use_bias, .. } => shape::dense_params(inputs, units, use_bias),
+        _ => 0,
+    }
+}
+
+/// The layer's weight tensors in Keras's order and layout, placed at `offset`.
+fn tensors_of(layer: &str, op: &Op, offset: &mut usize) -> Vec<Tensor> {
+    let (kernel, fans, bias) = match *op {
+        Op::Conv2D { window: w, filters, use_bias, .. } => {
+            let receptive = w.k_h * w.k_w;
+            (vec![w.k_h, w.k_w, w.channels, filters], (receptive * w.channels, receptive * filters), use_bias.then_some(filters))
+        }
+        Op::Dense { inputs, units, use_bias, .. } => (vec![inputs, units], (inputs, units), use_bias.then_some(units)),
+        _ => return Vec::new(),
+    };
+    let mut tensors = Vec::new();
+    let mut push = |name: String, shape: Vec<usize>, fans| {
+        let len = shape.iter().product();
+        tensors.push(Tensor { name, shape, offset: *offset, len, fans });
+        *offset += len;
+    };
+    push(format!("{layer}.kernel"), kernel, Some(fans));
+    if let Some(out) = bias {
+        push(format!("{layer}.bias"), vec![out], None);
+    }
+    tensors
+}
+
+fn signature(call: &LayerCall) -> syn::Result<Signature> {
+    let sig = |class, positional, required, example| Signature { class, positional, required, example };
+    Ok(match call.kind.to_string().as_str() {
+        "Conv2D" => sig(
+            "Conv2D",
+            &["filters", "kernel_size", "strides", "padding", "activation", "use_bias"][..],
+            2,
+            "Conv2D(32, (3, 3))",
+        ),
+        "Dense" => sig("Dense", &["units", "activation", "use_bias"][..], 1, "Dense(10)"),
+        "MaxPooling2D" => sig("MaxPooling2D", &["pool_size", "strides", "padding"][..], 0, "MaxPooling2D((2, 2))"),
+        "AveragePooling2D" => sig("AveragePooling2D", &["pool_size", "strides", "padding"][..], 0, "AveragePooling2D((2, 2))"),
+        "Activation" => sig("Activation", &["activation"][..], 1, "Activation(\"relu\")"),
+        "Dropout" => sig("Dropout", &["rate"][..], 1, "Dropout(0.25)"),
+        "Flatten" => sig("Flatten", &[][..], 0, "Flatten()"),
+        other => {
+            return Err(syn::Error::new(
+                call.kind.span(),
+                format!(
+                    "unknown layer `{other}`; cnn! knows Conv2D, Dense, MaxPooling2D, AveragePooling2D, \
+                     Activation, Dropout and Flatten"
+                ),
+            ))
+        }
+    })
+}
+
+/// Keras 2's name prefix for a class: `MaxPooling2D` -> `max_pooling2d`.
+fn snake_prefix(class: &'static str) -> &'static str {
+    match class {
+        "Conv2D" => "conv2d",
+        "Dense" => "dense",
+        "MaxPooling2D" => "max_pooling2d",
+        "AveragePooling2D" => "average_pooling2d",
+        "Activation" => "activation",
+        "Dropout" => "dropout",
+        _ => "flatten",
+    }
+}
+
+/// `max_pooling2d_1` -> `MaxPooling2d1`.
+pub fn camel_case(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = true;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `Cifar10Net` -> `cifar10_net`, `MLPNet` -> `mlp_net`.
+pub fn snake_case(camel: &str) -> String {
+    let chars: Vec<char> = camel.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                out.push('_');
+            }
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}

@@ -1,0 +1,118 @@
+//! The one place that calls `matrixmultiply::sgemm`, behind a safe function
+//! that checks every index it could touch.
+
+/// How a matrix operand is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Row-major as given: element `(i, j)` at `i * ld + j`.
+    N,
+    /// The transpose of a row-major matrix: element `(i, j)` at `j * ld + i`.
+    T,
+}
+
+/// A read-only operand: its storage, leading dimension and orientation.
+#[derive(Clone, Copy)]
+pub struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    pub op: Op,
+}
+
+impl<'a> MatRef<'a> {
+    pub fn n(data: &'a [f32], ld: usize) -> Self {
+        MatRef { data, ld, op: Op::N }
+    }
+    pub fn t(data: &'a [f32], ld: usize) -> Self {
+        MatRef { data, ld, op: Op::T }
+    }
+
+    /// (row stride, column stride) of the logical `rows x cols` matrix,
+    /// after checking that its last element lies inside `data`.
+    fn strides(&self, rows: usize, cols: usize, what: &str) -> (isize, isize) {
+        let (rs, cs) = match self.op {
+            Op::N => (self.ld, 1),
+            Op::T => (1, self.ld),
+        };
+        let minor = if self.op == Op::N { cols } else { rows };
+        assert!(self.ld >= minor, "sgemm: {what} leading dimension {} < {minor}", self.ld);
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * rs + (cols - 1) * cs;
+            assert!(last < self.data.len(), "sgemm: {what} ({rows}x{cols}) reaches past its {} values", self.data.len());
+        }
+        (rs as isize, cs as isize)
+    }
+}
+
+/// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n`, and `C`
+/// row-major `m x n` with leading dimension `ldc`. With `beta == 0`, `C` is
+/// only written, never read.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32], ldc: usize) {
+    let (rsa, csa) = a.strides(m, k, "A");
+    let (rsb, csb) = b.strides(k, n, "B");
+    assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
+    // SAFETY: every element of A (m x k), B (k x n) and C (m x n) at the
+    // strides passed lies inside its slice (checked above); C is borrowed
+    // mutably, so it cannot alias A or B, and ldc >= n keeps its elements
+    // distinct.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr(),
+            rsa,
+            csa,
+            b.data.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, k: usize, n: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a(i, p) * b(p, j)).sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn transposed_operands_match_naive_product() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut c = vec![f32::NAN; m * n];
+        // A^T stored as k x m, B as k x n.
+        let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
+        sgemm(m, k, n, 1.0, MatRef::t(&at, m), MatRef::n(&b, n), 0.0, &mut c, n);
+        let want = naive(m, k, n, |i, p| a[i * k + p], |p, j| b[p * n + j]);
+        for (x, y) in c.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "reaches past")]
+    fn refuses_an_operand_too_short() {
+        let a = vec![0.0; 5];
+        let mut c = vec![0.0; 4];
+        sgemm(2, 3, 2, 1.0, MatRef::n(&a, 3), MatRef::n(&[0.0; 6], 2), 0.0, &mut c, 2);
+    }
+}

@@ -1,0 +1,11 @@
+//! The layer kernels that the macro's generated code calls, forward and
+//! backward side by side. Each works on `n` images of one chunk, NHWC.
+
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod dropout;
+pub mod gemm;
+pub mod loss;
+pub mod pool;
+pub mod window;

@@ -1,0 +1,235 @@
+//! Optimizers with Keras's semantics, updating the network's flat
+//! parameter vector from the batch's flat gradient. Updates are
+//! element-wise, so one flat update equals Keras's per-variable ones.
+
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+
+/// Updates parameters from gradients; keeps its own state (moments,
+/// iteration count), which checkpoints save and restore.
+pub trait Optimizer: Send {
+    /// One step: `params -= f(grads)`.
+    fn update(&mut self, params: &mut [f32], grads: &[f32]);
+    /// Steps taken so far.
+    fn iterations(&self) -> u64;
+    /// Named state vectors (each as long as the parameters, or empty before the first step).
+    fn state(&self) -> Vec<(&'static str, &[f32])>;
+    /// Restores what `state` returned, after `iterations` steps.
+    fn set_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()>;
+}
+
+/// Slices of the parameters updated in parallel; element-wise updates give
+/// the same bits whatever the split.
+const SPLIT: usize = 1 << 14;
+
+fn take_state(names: &[&str], state: Vec<(String, Vec<f32>)>) -> Result<Vec<Vec<f32>>> {
+    names
+        .iter()
+        .map(|name| {
+            state
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| Error::Input(format!("optimizer state `{name}` is missing")))
+        })
+        .collect()
+}
+
+/// Keras 2's RMSprop, as the seed uses it (`rmsprop(lr=0.0001, decay=1e-6)`):
+/// `a = rho a + (1 - rho) g^2`, `p -= lr_t g / (sqrt(a) + eps)`,
+/// `lr_t = lr / (1 + decay * iterations)`.
+#[derive(Clone, Debug)]
+pub struct RmsProp {
+    pub lr: f32,
+    pub rho: f32,
+    pub epsilon: f32,
+    pub decay: f32,
+    iterations: u64,
+    accumulators: Vec<f32>,
+}
+
+impl RmsProp {
+    /// rho 0.9, epsilon 1e-7, no decay.
+    pub fn new(lr: f32) -> Self {
+        RmsProp { lr, rho: 0.9, epsilon: 1e-7, decay: 0.0, iterations: 0, accumulators: Vec::new() }
+    }
+    pub fn decay(mut self, decay: f32) -> Self {
+        self.decay = decay;
+        self
+    }
+    pub fn rho(mut self, rho: f32) -> Self {
+        self.rho = rho;
+        self
+    }
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+    /// The learning rate of the next step.
+    pub fn current_lr(&self) -> f32 {
+        self.lr / (1.0 + self.decay * self.iterations as f32)
+    }
+}
+
+impl Optimizer for RmsProp {
+    fn update(&mut self, params: &mut [f32], grads: &[f32]) {
+        assert_eq!(params.len(), grads.len(), "RmsProp: parameters and gradients differ in length");
+        self.accumulators.resize(params.len(), 0.0);
+        let (lr, rho, eps) = (self.current_lr(), self.rho, self.epsilon);
+        params
+            .par_chunks_mut(SPLIT)
+            .zip(grads.par_chunks(SPLIT))
+            .zip(self.accumulators.par_chunks_mut(SPLIT))
+            .for_each(|((p, g), a)| {
+                for ((p, g), a) in p.iter_mut().zip(g).zip(a) {
+                    *a = rho * *a + (1.0 - rho) * g * g;
+                    *p -= lr * g / (a.sqrt() + eps);
+                }
+            });
+        self.iterations += 1;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        vec![("rmsprop.accumulators", &self.accumulators)]
+    }
+    fn set_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let [acc] = <[Vec<f32>; 1]>::try_from(take_state(&["rmsprop.accumulators"], state)?).expect("one name");
+        self.accumulators = acc;
+        self.iterations = iterations;
+        Ok(())
+    }
+}
+
+/// Keras's SGD: `v = momentum v - lr g`; `p += v` (or, Nesterov,
+/// `p += momentum v - lr g`). Defaults: lr 0.01, no momentum.
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    pub nesterov: bool,
+    iterations: u64,
+    velocity: Vec<f32>,
+}
+
+impl Default for Sgd {
+    fn default() -> Self {
+        Sgd::new(0.01)
+    }
+}
+
+impl Sgd {
+    pub fn new(lr: f32) -> Self {
+        Sgd { lr, momentum: 0.0, nesterov: false, iterations: 0, velocity: Vec::new() }
+    }
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+}
+
+impl Optimizer for Sgd {
+    fn update(&mut self, params: &mut [f32], grads: &[f32]) {
+        assert_eq!(params.len(), grads.len(), "Sgd: parameters and gradients differ in length");
+        self.velocity.resize(params.len(), 0.0);
+        let (lr, m, nesterov) = (self.lr, self.momentum, self.nesterov);
+        params
+            .par_chunks_mut(SPLIT)
+            .zip(grads.par_chunks(SPLIT))
+            .zip(self.velocity.par_chunks_mut(SPLIT))
+            .for_each(|((p, g), v)| {
+                for ((p, g), v) in p.iter_mut().zip(g).zip(v) {
+                    *v = m * *v - lr * g;
+                    *p += if nesterov { m * *v - lr * g } else { *v };
+                }
+            });
+        self.iterations += 1;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        vec![("sgd.velocity", &self.velocity)]
+    }
+    fn set_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let [v] = <[Vec<f32>; 1]>::try_from(take_state(&["sgd.velocity"], state)?).expect("one name");
+        self.velocity = v;
+        self.iterations = iterations;
+        Ok(())
+    }
+}
+
+/// Keras's Adam: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7;
+/// `lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)`, `p -= lr_t m / (sqrt(v) + eps)`.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    pub lr: f32,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    iterations: u64,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam::new(0.001)
+    }
+}
+
+impl Adam {
+    pub fn new(lr: f32) -> Self {
+        Adam { lr, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, m: Vec::new(), v: Vec::new() }
+    }
+    pub fn betas(mut self, beta_1: f32, beta_2: f32) -> Self {
+        self.beta_1 = beta_1;
+        self.beta_2 = beta_2;
+        self
+    }
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+}
+
+impl Optimizer for Adam {
+    fn update(&mut self, params: &mut [f32], grads: &[f32]) {
+        assert_eq!(params.len(), grads.len(), "Adam: parameters and gradients differ in length");
+        self.m.resize(params.len(), 0.0);
+        self.v.resize(params.len(), 0.0);
+        let t = (self.iterations + 1) as i32;
+        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
+        let lr = self.lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        params
+            .par_chunks_mut(SPLIT)
+            .zip(grads.par_chunks(SPLIT))
+            .zip(self.m.par_chunks_mut(SPLIT).zip(self.v.par_chunks_mut(SPLIT)))
+            .for_each(|((p, g), (m, v))| {
+                for (((p, g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+                    *m += (g - *m) * (1.0 - b1);
+                    *v += (g * g - *v) * (1.0 - b2);
+                    *p -= lr * *m / (v.sqrt() + eps);
+                }
+            });
+        self.iterations += 1;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        vec![("adam.m", &self.m), ("adam.v", &self.v)]
+    }
+    fn set_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let [m, v] = <[Vec<f32>; 2]>::try_from(take_state(&["adam.m", "adam.v"], state)?).expect("two names");
+        self.m = m;
+        self.v = v;
+        self.iterations = iterations;
+        Ok(())
+    }
+}
