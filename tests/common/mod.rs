@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests: reading Keras's reference
+//! files and comparing numbers with a stated tolerance.
+#![allow(dead_code)]
+
+use cnn::__rt::TensorFile;
+use std::path::PathBuf;
+
+/// A file under `tests/data/` (small references copied into the repo).
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// A file of `../shared/reference/` (or `$CNN_SHARED/reference/`). Returns
+/// `None` only when the shared folder is absent and `CNN_SHARED` is unset,
+/// so CI, which sets it, fails instead of skipping.
+pub fn shared(path: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("CNN_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
+            if !dir.exists() {
+                eprintln!("skipped: ../shared is absent (set CNN_SHARED to require it)");
+                return None;
+            }
+            dir
+        }
+    };
+    let file = dir.join(path);
+    assert!(file.exists(), "{} is missing", file.display());
+    Some(file)
+}
+
+/// The largest absolute difference; panics (naming `what`) if any value
+/// differs by more than `atol + rtol * |want|`.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0.0f32;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs();
+        assert!(d <= atol + rtol * w.abs(), "{what}[{i}]: got {g}, Keras {w} (difference {d})");
+        worst = worst.max(d);
+    }
+    worst
+}
+
+pub fn tensor(file: &TensorFile, name: &str) -> Vec<f32> {
+    file.f32(name, None).unwrap_or_else(|e| panic!("{e}")).1
+}

@@ -1,0 +1,155 @@
+//! The generated forward and backward code against Keras's own numbers
+//! (`../shared/reference/README.md`): every layer's output, the output,
+//! the loss, every gradient, and the weights after three RMSprop steps.
+
+mod common;
+
+use cnn::__rt::TensorFile;
+use cnn::prelude::*;
+use common::{assert_close, tensor};
+
+cnn! {
+    /// The network of `kwargs.safetensors`: strides, "same" padding with
+    /// stride 2, a pool stride unlike its size, no bias, inline activations.
+    struct KwargsNet {
+        Conv2D(6, (3, 5), strides = (2, 2), padding = "same", activation = "relu", input_shape = (16, 14, 3)),
+        MaxPooling2D((2, 2), strides = (1, 1)),
+        Conv2D(8, 3, use_bias = false),
+        Activation("tanh"),
+        AveragePooling2D((2, 2), padding = "same"),
+        Flatten(),
+        Dense(16, activation = "sigmoid"),
+        Dense(7, activation = "softmax"),
+    }
+}
+
+cnn! {
+    struct Seed {
+        Conv2D(32, (3, 3), padding = "same", input_shape = (32, 32, 3)),
+        Activation("relu"),
+        Conv2D(32, (3, 3)),
+        Activation("relu"),
+        MaxPooling2D(pool_size = (2, 2)),
+        Dropout(0.25),
+        Conv2D(64, (3, 3), padding = "same"),
+        Activation("relu"),
+        Conv2D(64, (3, 3)),
+        Activation("relu"),
+        MaxPooling2D(pool_size = (2, 2)),
+        Dropout(0.25),
+        Flatten(),
+        Dense(512),
+        Activation("relu"),
+        Dropout(0.5),
+        Dense(10),
+        Activation("softmax"),
+    }
+}
+
+cnn! {
+    /// The seed without its Dropout layers; the other names stay as Keras gave them.
+    struct SeedNoDropout {
+        Conv2D(32, (3, 3), padding = "same", input_shape = (32, 32, 3)),
+        Activation("relu"),
+        Conv2D(32, (3, 3)),
+        Activation("relu"),
+        MaxPooling2D(pool_size = (2, 2)),
+        Conv2D(64, (3, 3), padding = "same"),
+        Activation("relu"),
+        Conv2D(64, (3, 3)),
+        Activation("relu"),
+        MaxPooling2D(pool_size = (2, 2)),
+        Flatten(),
+        Dense(512),
+        Activation("relu"),
+        Dense(10),
+        Activation("softmax"),
+    }
+}
+
+/// Runs every check of one reference file through the generated API and
+/// prints the largest difference seen for each kind of number.
+macro_rules! check_reference {
+    ($net:ty, $path:expr, $tol:expr) => {{
+        let path = $path;
+        let file = TensorFile::open(&path).unwrap();
+        let meta = file.metadata();
+        let lr: f32 = meta["lr"].parse().unwrap();
+        let decay: f32 = meta["decay"].parse().unwrap();
+        let (atol, rtol): (f32, f32) = $tol;
+        let mut net = <$net>::load(&path).unwrap();
+        net.set_dropout(false);
+        let images = tensor(&file, "input");
+        let labels = file.u8("labels").unwrap();
+
+        let mut worst_layer = 0.0f32;
+        let outputs = net.layer_outputs(&images).unwrap();
+        for (layer, got) in <$net>::LAYERS.iter().zip(&outputs) {
+            let want = tensor(&file, &format!("activation.{}", layer.name));
+            worst_layer = worst_layer.max(assert_close(layer.name, got, &want, atol, rtol));
+        }
+        let output = net.predict(&images);
+        let worst_output = assert_close("output", &output, &tensor(&file, "output"), atol, rtol);
+
+        let (loss, grads) = net.gradients(&images, &labels).unwrap();
+        let want_loss = tensor(&file, "loss")[0];
+        assert!((loss - want_loss).abs() <= atol + rtol * want_loss.abs(), "loss {loss} vs Keras {want_loss}");
+        let grads = grads.to_vec();
+        let mut worst_grad = 0.0f32;
+        for t in <$net>::TENSORS {
+            let want = tensor(&file, &format!("grad.{}", t.name));
+            worst_grad = worst_grad.max(assert_close(&format!("grad.{}", t.name), &grads[t.range()], &want, atol, rtol * 10.0));
+        }
+
+        let mut opt = RmsProp::new(lr).decay(decay);
+        let want_losses = tensor(&file, "rmsprop.losses");
+        let mut worst_step_loss = 0.0f32;
+        for want in &want_losses {
+            let got = net.train_step(&images, &labels, &mut opt);
+            assert!((got - want).abs() <= atol + rtol * want.abs(), "rmsprop loss {got} vs Keras {want}");
+            worst_step_loss = worst_step_loss.max((got - want).abs());
+        }
+        // A gradient below RMSprop's epsilon (1e-7) makes `g / (sqrt(a) + eps)`
+        // amplify float32 rounding, so single weights may move by a fraction
+        // of a step (at most about 3.2 lr) unlike Keras's; a systematic error
+        // would move many.
+        let (mut worst_weight, mut off, mut count) = (0.0f32, 0usize, 0usize);
+        for t in <$net>::TENSORS {
+            let want = tensor(&file, &format!("rmsprop.step3.{}", t.name));
+            worst_weight = worst_weight.max(assert_close(t.name, net.tensor(t.name).unwrap(), &want, 0.1 * lr, 0.0));
+            off += net.tensor(t.name).unwrap().iter().zip(&want).filter(|(g, w)| (*g - *w).abs() > 0.01 * lr).count();
+            count += t.len;
+        }
+        assert!(off * 100 < count, "{off} of {count} weights differ from Keras's by more than 0.01 lr after 3 steps");
+        println!(
+            "{}: max |diff| layers {worst_layer:.2e}, output {worst_output:.2e}, loss {:.2e}, grads {worst_grad:.2e}, \
+             rmsprop losses {worst_step_loss:.2e}, weights after 3 steps {worst_weight:.2e}",
+            path.display(),
+            (loss - want_loss).abs()
+        );
+    }};
+}
+
+#[test]
+fn kwargs_network_matches_keras() {
+    check_reference!(KwargsNet, common::data("kwargs.safetensors"), (1e-6, 1e-4));
+}
+
+#[test]
+fn kwargs_summary_matches_keras() {
+    assert_eq!(KwargsNet::summary(), include_str!("data/kwargs_summary.txt"));
+}
+
+#[test]
+fn seed_without_dropout_matches_keras() {
+    if let Some(path) = common::shared("reference/seed_no_dropout.safetensors") {
+        check_reference!(SeedNoDropout, path, (1e-5, 1e-3));
+    }
+}
+
+#[test]
+fn seed_with_dropout_layers_matches_keras() {
+    if let Some(path) = common::shared("reference/seed.safetensors") {
+        check_reference!(Seed, path, (1e-5, 1e-3));
+    }
+}
