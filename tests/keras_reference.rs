@@ -98,7 +98,8 @@ macro_rules! check_reference {
         let mut worst_grad = 0.0f32;
         for t in <$net>::TENSORS {
             let want = tensor(&file, &format!("grad.{}", t.name));
-            worst_grad = worst_grad.max(assert_close(&format!("grad.{}", t.name), &grads[t.range()], &want, atol, rtol * 10.0));
+            worst_grad =
+                worst_grad.max(assert_close(&format!("grad.{}", t.name), &grads[t.range()], &want, atol, rtol * 10.0));
         }
 
         let mut opt = RmsProp::new(lr).decay(decay);

@@ -20,13 +20,14 @@ const KEYWORD_ONLY: &[&str] = &["name", "input_shape"];
 
 /// The arguments of one call, bound to names.
 pub struct Bound {
-    class: &'static str,
+    /// The layer's name (`conv2d_3`), which starts every message.
+    label: String,
     values: Vec<(&'static str, Value)>,
     pub call: Loc,
 }
 
 impl Signature {
-    pub fn bind(&self, call: &LayerCall) -> syn::Result<Bound> {
+    pub fn bind(&self, call: &LayerCall, label: &str) -> syn::Result<Bound> {
         let mut values: Vec<(&'static str, Value)> = Vec::new();
         let mut positional = 0;
         for arg in &call.args {
@@ -34,7 +35,7 @@ impl Signature {
                 Arg::Positional(value) => {
                     let Some(&name) = self.positional.get(positional) else {
                         return Err(value.loc.error(format!(
-                            "{} takes at most {} positional argument{} ({}); give this one by name",
+                            "{label}: {} takes at most {} positional argument{} ({}); give this one by name",
                             self.class,
                             self.positional.len(),
                             if self.positional.len() == 1 { "" } else { "s" },
@@ -46,16 +47,11 @@ impl Signature {
                 }
                 Arg::Keyword(key, value) => {
                     let key_str = key.to_string();
-                    let Some(&name) = self
-                        .positional
-                        .iter()
-                        .chain(KEYWORD_ONLY)
-                        .find(|n| **n == key_str)
-                    else {
+                    let Some(&name) = self.positional.iter().chain(KEYWORD_ONLY).find(|n| **n == key_str) else {
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
-                                "{} has no argument `{}`; its arguments are {}",
+                                "{label}: {} has no argument `{}`; its arguments are {}",
                                 self.class,
                                 key_str,
                                 self.positional.iter().chain(KEYWORD_ONLY).copied().collect::<Vec<_>>().join(", ")
@@ -66,7 +62,7 @@ impl Signature {
                 }
             };
             if values.iter().any(|(n, _)| *n == name) {
-                let message = format!("{}: argument `{}` is given twice", self.class, name);
+                let message = format!("{label}: argument `{name}` is given twice");
                 return Err(match key {
                     Some(key) => syn::Error::new(key.span(), message),
                     None => value.loc.error(message),
@@ -76,13 +72,12 @@ impl Signature {
         }
         for name in &self.positional[..self.required] {
             if !values.iter().any(|(n, _)| n == name) {
-                return Err(call.loc.error(format!(
-                    "{} needs `{}`, e.g. `{}`",
-                    self.class, name, self.example
-                )));
+                return Err(call
+                    .loc
+                    .error(format!("{label}: {} needs `{}`, e.g. `{}`", self.class, name, self.example)));
             }
         }
-        Ok(Bound { class: self.class, values, call: call.loc.clone() })
+        Ok(Bound { label: label.to_string(), values, call: call.loc.clone() })
     }
 }
 
@@ -97,13 +92,7 @@ impl Bound {
     }
 
     fn type_error(&self, name: &str, value: &Value, expected: &str) -> syn::Error {
-        value.loc.error(format!(
-            "{}: `{}` must be {}, got {}",
-            self.class,
-            name,
-            expected,
-            value.describe()
-        ))
+        value.loc.error(format!("{}: `{}` must be {}, got {}", self.label, name, expected, value.describe()))
     }
 
     /// A size or count that must be at least 1.
@@ -117,14 +106,10 @@ impl Bound {
     fn positive_value(&self, name: &str, value: &Value) -> syn::Result<usize> {
         match value.kind {
             ValueKind::Int(i) if i >= 1 && i <= u32::MAX as i128 => Ok(i as usize),
-            ValueKind::Int(i) if i < 1 => Err(value.loc.error(format!(
-                "{}: `{}` must be at least 1, got {}",
-                self.class, name, i
-            ))),
-            ValueKind::Int(i) => Err(value.loc.error(format!(
-                "{}: `{}` = {} is too large",
-                self.class, name, i
-            ))),
+            ValueKind::Int(i) if i < 1 => {
+                Err(value.loc.error(format!("{}: `{}` must be at least 1, got {}", self.label, name, i)))
+            }
+            ValueKind::Int(i) => Err(value.loc.error(format!("{}: `{}` = {} is too large", self.label, name, i))),
             _ => Err(self.type_error(name, value, "a positive integer")),
         }
     }
@@ -139,10 +124,9 @@ impl Bound {
                 let k = self.positive_value(name, value)?;
                 Ok((k, k))
             }
-            ValueKind::Tuple(items) if items.len() == 2 => Ok((
-                self.positive_value(name, &items[0])?,
-                self.positive_value(name, &items[1])?,
-            )),
+            ValueKind::Tuple(items) if items.len() == 2 => {
+                Ok((self.positive_value(name, &items[0])?, self.positive_value(name, &items[1])?))
+            }
             _ => Err(self.type_error(name, value, "an integer or a pair of integers such as (3, 3)")),
         }
     }
@@ -155,10 +139,9 @@ impl Bound {
             ValueKind::Str(s) => match s.to_ascii_lowercase().as_str() {
                 "valid" => Ok(Padding::Valid),
                 "same" => Ok(Padding::Same),
-                _ => Err(value.loc.error(format!(
-                    "{}: unknown padding \"{}\"; expected \"valid\" or \"same\"",
-                    self.class, s
-                ))),
+                _ => Err(value
+                    .loc
+                    .error(format!("{}: unknown padding \"{}\"; expected \"valid\" or \"same\"", self.label, s))),
             },
             _ => Err(self.type_error("padding", value, "\"valid\" or \"same\"")),
         }
@@ -170,18 +153,14 @@ impl Bound {
         };
         match &value.kind {
             ValueKind::None => Ok(Activation::Linear),
-            ValueKind::Str(s) => Activation::ALL
-                .iter()
-                .copied()
-                .find(|a| a.keras_name() == s)
-                .ok_or_else(|| {
-                    value.loc.error(format!(
-                        "{}: unknown activation \"{}\"; expected one of {}",
-                        self.class,
-                        s,
-                        Activation::ALL.iter().map(|a| format!("\"{}\"", a.keras_name())).collect::<Vec<_>>().join(", ")
-                    ))
-                }),
+            ValueKind::Str(s) => Activation::ALL.iter().copied().find(|a| a.keras_name() == s).ok_or_else(|| {
+                value.loc.error(format!(
+                    "{}: unknown activation \"{}\"; expected one of {}",
+                    self.label,
+                    s,
+                    Activation::ALL.iter().map(|a| format!("\"{}\"", a.keras_name())).collect::<Vec<_>>().join(", ")
+                ))
+            }),
             _ => Err(self.type_error(name, value, "an activation name such as \"relu\"")),
         }
     }
@@ -207,7 +186,7 @@ impl Bound {
         } else {
             Err(value.loc.error(format!(
                 "{}: `rate` must be in [0, 1) (the fraction of inputs to drop), got {}",
-                self.class, rate
+                self.label, rate
             )))
         }
     }
@@ -248,7 +227,7 @@ impl Bound {
                     Err(value.loc.error(format!(
                         "{}: layer name \"{}\" must start with a lower-case letter and hold only a-z, 0-9 and _ \
                          (it names the layer's weight tensors and its output type)",
-                        self.class, s
+                        self.label, s
                     )))
                 }
             }
@@ -268,13 +247,8 @@ pub enum Activation {
 }
 
 impl Activation {
-    pub const ALL: [Activation; 5] = [
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softmax,
-        Activation::Linear,
-    ];
+    pub const ALL: [Activation; 5] =
+        [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax, Activation::Linear];
 
     pub fn keras_name(self) -> &'static str {
         match self {

@@ -88,15 +88,11 @@ impl Parse for NetDef {
         let brace = syn::braced!(content in input);
         let calls = Punctuated::<LayerCall, Token![,]>::parse_terminated(&content)?;
         if !input.is_empty() {
-            return Err(input.error("expected nothing after the network's closing brace; declare one network per cnn! call"));
+            return Err(
+                input.error("expected nothing after the network's closing brace; declare one network per cnn! call")
+            );
         }
-        Ok(NetDef {
-            attrs,
-            vis,
-            ident,
-            layers: calls.into_iter().collect(),
-            brace_span: brace.span.close(),
-        })
+        Ok(NetDef { attrs, vis, ident, layers: calls.into_iter().collect(), brace_span: brace.span.close() })
     }
 }
 
@@ -146,17 +142,14 @@ impl Value {
         let loc = Loc(expr.to_token_stream());
         let kind = match expr {
             Expr::Lit(lit) => match &lit.lit {
-                Lit::Int(i) => ValueKind::Int(i.base10_parse::<i128>().map_err(|_| {
-                    syn::Error::new_spanned(i, "this integer is too large")
-                })?),
+                Lit::Int(i) => ValueKind::Int(
+                    i.base10_parse::<i128>().map_err(|_| syn::Error::new_spanned(i, "this integer is too large"))?,
+                ),
                 Lit::Float(f) => ValueKind::Float(f.base10_parse::<f64>()?),
                 Lit::Str(s) => ValueKind::Str(s.value()),
                 Lit::Bool(b) => ValueKind::Bool(b.value),
                 other => {
-                    return Err(syn::Error::new_spanned(
-                        other,
-                        "expected a number, a string, a boolean or a tuple",
-                    ))
+                    return Err(syn::Error::new_spanned(other, "expected a number, a string, a boolean or a tuple"))
                 }
             },
             Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr: inner, .. }) => {
@@ -168,21 +161,19 @@ impl Value {
             }
             Expr::Paren(p) => return Value::from_expr(&p.expr).map(|v| Value { loc, ..v }),
             Expr::Group(g) => return Value::from_expr(&g.expr),
-            Expr::Tuple(t) => ValueKind::Tuple(
-                t.elems.iter().map(Value::from_expr).collect::<syn::Result<_>>()?,
-            ),
-            Expr::Path(p) if p.qself.is_none() => match p.path.get_ident().map(|i| i.to_string()).as_deref() {
-                Some("None") => ValueKind::None,
-                Some("True") => ValueKind::Bool(true),
-                Some("False") => ValueKind::Bool(false),
-                _ => {
-                    return Err(syn::Error::new_spanned(
+            Expr::Tuple(t) => ValueKind::Tuple(t.elems.iter().map(Value::from_expr).collect::<syn::Result<_>>()?),
+            Expr::Path(p) if p.qself.is_none() => {
+                match p.path.get_ident().map(|i| i.to_string()).as_deref() {
+                    Some("None") => ValueKind::None,
+                    Some("True") => ValueKind::Bool(true),
+                    Some("False") => ValueKind::Bool(false),
+                    _ => return Err(syn::Error::new_spanned(
                         expr,
                         "expected a literal value (a number, a string such as \"same\", true/false, None or a tuple); \
                          cnn! works out shapes at compile time, so arguments cannot be variables",
-                    ))
+                    )),
                 }
-            },
+            }
             other => {
                 return Err(syn::Error::new_spanned(
                     other,

@@ -152,7 +152,8 @@ impl<'a> Plan<'a> {
                     quote!(::cnn::__rt::pool_forward(#kind, &#w, #input, &mut ws.#y, n);)
                 }
                 Op::Activation(act) => {
-                    let (act, y, last) = (activation(*act), self.out[i].field(), lit(*layer.output.last().unwrap_or(&1)));
+                    let (act, y, last) =
+                        (activation(*act), self.out[i].field(), lit(*layer.output.last().unwrap_or(&1)));
                     let n_len = lit(out_len);
                     quote!(::cnn::__rt::activation_forward(#act, #input, &mut ws.#y[..n * #n_len], #last);)
                 }
@@ -189,7 +190,9 @@ impl<'a> Plan<'a> {
         let out = &layers[last].output;
         let inline_softmax = match layers[last].op {
             Op::Activation(Activation::Softmax) => false,
-            Op::Conv2D { activation: Activation::Softmax, .. } | Op::Dense { activation: Activation::Softmax, .. } => true,
+            Op::Conv2D { activation: Activation::Softmax, .. } | Op::Dense { activation: Activation::Softmax, .. } => {
+                true
+            }
             _ => return None,
         };
         if out.len() != 1 {
@@ -552,6 +555,18 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
                 let mut net = Self::new(0);
                 net.params = file.params(Self::TENSORS, Self::TOTAL_PARAMS)?;
                 Ok(net)
+            }
+        }
+
+        impl ::std::clone::Clone for #ident {
+            fn clone(&self) -> Self {
+                #ident { params: self.params.clone(), engine: self.engine.clone() }
+            }
+        }
+
+        impl ::std::fmt::Debug for #ident {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(#name).field("params", &self.params.len()).field("engine", &self.engine).finish()
             }
         }
 

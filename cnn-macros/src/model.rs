@@ -4,7 +4,7 @@
 //! in `args.rs`; after `Model::build` succeeds, expansion cannot fail.
 
 use crate::args::{Activation, Signature};
-use crate::ast::{LayerCall, NetDef};
+use crate::ast::{Arg, LayerCall, NetDef, Value, ValueKind};
 use crate::shape::{self, Padding};
 
 /// A conv or pool window over an NHWC input, with Keras's padding worked out.
@@ -87,37 +87,39 @@ impl Model {
         let mut offset = 0;
         for (index, call) in def.layers.iter().enumerate() {
             let sig = signature(call)?;
-            let args = sig.bind(call)?;
+            let prefix = snake_prefix(sig.class);
+            let count = match counters.iter_mut().find(|(p, _)| *p == prefix) {
+                Some((_, n)) => n,
+                None => {
+                    counters.push((prefix, 0));
+                    &mut counters.last_mut().expect("just pushed").1
+                }
+            };
+            // Keras numbers only the layers it names itself.
+            let name = match explicit_name(call) {
+                Some(name) => name,
+                None => {
+                    *count += 1;
+                    format!("{prefix}_{count}")
+                }
+            };
+            let args = sig.bind(call, &name)?;
+            args.name()?;
             match (index, args.input_shape()?) {
                 (0, shape) => input_shape = shape,
                 (_, Some(_)) => {
                     return Err(args.loc("input_shape").error(format!(
-                        "only the first layer takes `input_shape`; this layer's input is the output of {}",
+                        "{name}: only the first layer takes `input_shape`; this layer's input is the output of {}",
                         describe_output(layers.last())
                     )))
                 }
                 (_, None) => {}
             }
             let Some(input_3) = input_shape else {
-                return Err(first.loc.error(
-                    "the first layer needs `input_shape = (height, width, channels)`, \
-                     e.g. `Conv2D(32, (3, 3), input_shape = (32, 32, 3))`",
-                ));
-            };
-            let prefix = snake_prefix(sig.class);
-            let name = match args.name()? {
-                Some(name) => name,
-                None => {
-                    let count = match counters.iter_mut().find(|(p, _)| *p == prefix) {
-                        Some((_, n)) => n,
-                        None => {
-                            counters.push((prefix, 0));
-                            &mut counters.last_mut().expect("just pushed").1
-                        }
-                    };
-                    *count += 1;
-                    format!("{prefix}_{count}")
-                }
+                return Err(first.loc.error(format!(
+                    "{name}: the first layer needs `input_shape = (height, width, channels)`, \
+                     e.g. `Conv2D(32, (3, 3), input_shape = (32, 32, 3))`"
+                )));
             };
             if let Some(other) = layers.iter().position(|l| l.name == name) {
                 return Err(args.loc("name").error(format!(
@@ -181,16 +183,7 @@ impl Model {
             let tensors = tensors_of(&name, &op, &mut offset);
             let params = params_of(&op);
             debug_assert_eq!(params, tensors.iter().map(|t| t.len).sum::<usize>());
-            layers.push(Layer {
-                params,
-                type_name,
-                name,
-                class: sig.class,
-                op,
-                input,
-                output,
-                tensors,
-            });
+            layers.push(Layer { params, type_name, name, class: sig.class, op, input, output, tensors });
         }
         let input = input_shape.expect("the first layer was checked for input_shape");
         Ok(Model { input, layers, total_params: offset })
@@ -218,7 +211,13 @@ impl Context<'_> {
         }
     }
 
-    fn window(&self, what: &str, size: (usize, usize), strides: (usize, usize), padding: Padding) -> syn::Result<Window> {
+    fn window(
+        &self,
+        what: &str,
+        size: (usize, usize),
+        strides: (usize, usize),
+        padding: Padding,
+    ) -> syn::Result<Window> {
         let [in_h, in_w, channels] = self.input[..] else {
             return Err(self.call.loc.error(format!(
                 "{}: this layer needs an input of shape (height, width, channels), but {}{}; \
@@ -289,7 +288,11 @@ fn tensors_of(layer: &str, op: &Op, offset: &mut usize) -> Vec<Tensor> {
     let (kernel, fans, bias) = match *op {
         Op::Conv2D { window: w, filters, use_bias, .. } => {
             let receptive = w.k_h * w.k_w;
-            (vec![w.k_h, w.k_w, w.channels, filters], (receptive * w.channels, receptive * filters), use_bias.then_some(filters))
+            (
+                vec![w.k_h, w.k_w, w.channels, filters],
+                (receptive * w.channels, receptive * filters),
+                use_bias.then_some(filters),
+            )
         }
         Op::Dense { inputs, units, use_bias, .. } => (vec![inputs, units], (inputs, units), use_bias.then_some(units)),
         _ => return Vec::new(),
@@ -307,6 +310,14 @@ fn tensors_of(layer: &str, op: &Op, offset: &mut usize) -> Vec<Tensor> {
     tensors
 }
 
+/// `name = "..."` as written, before any checking (`Bound::name` checks it).
+fn explicit_name(call: &LayerCall) -> Option<String> {
+    call.args.iter().find_map(|arg| match arg {
+        Arg::Keyword(key, Value { kind: ValueKind::Str(s), .. }) if key == "name" => Some(s.clone()),
+        _ => None,
+    })
+}
+
 fn signature(call: &LayerCall) -> syn::Result<Signature> {
     let sig = |class, positional, required, example| Signature { class, positional, required, example };
     Ok(match call.kind.to_string().as_str() {
@@ -318,7 +329,9 @@ fn signature(call: &LayerCall) -> syn::Result<Signature> {
         ),
         "Dense" => sig("Dense", &["units", "activation", "use_bias"][..], 1, "Dense(10)"),
         "MaxPooling2D" => sig("MaxPooling2D", &["pool_size", "strides", "padding"][..], 0, "MaxPooling2D((2, 2))"),
-        "AveragePooling2D" => sig("AveragePooling2D", &["pool_size", "strides", "padding"][..], 0, "AveragePooling2D((2, 2))"),
+        "AveragePooling2D" => {
+            sig("AveragePooling2D", &["pool_size", "strides", "padding"][..], 0, "AveragePooling2D((2, 2))")
+        }
         "Activation" => sig("Activation", &["activation"][..], 1, "Activation(\"relu\")"),
         "Dropout" => sig("Dropout", &["rate"][..], 1, "Dropout(0.25)"),
         "Flatten" => sig("Flatten", &[][..], 0, "Flatten()"),

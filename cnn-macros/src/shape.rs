@@ -39,10 +39,7 @@ pub fn window_axis(input: usize, window: usize, stride: usize, padding: Padding)
         return None;
     }
     match padding {
-        Padding::Valid => (input >= window).then(|| Axis {
-            output: (input - window) / stride + 1,
-            pad_before: 0,
-        }),
+        Padding::Valid => (input >= window).then(|| Axis { output: (input - window) / stride + 1, pad_before: 0 }),
         Padding::Same => {
             let output = input.div_ceil(stride);
             let total = ((output - 1) * stride + window).saturating_sub(input);

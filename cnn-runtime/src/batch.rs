@@ -32,7 +32,6 @@ impl<const N: usize> Shape for Shape1<N> {
 }
 
 /// `n` images (or vectors) of shape `S`, batch first, NHWC.
-#[derive(Clone, Debug, PartialEq)]
 pub struct Batch<S: Shape> {
     data: Vec<f32>,
     shape: PhantomData<S>,
@@ -46,7 +45,7 @@ impl<S: Shape> Batch<S> {
 
     /// `n` images from `n * S::LEN` values, NHWC.
     pub fn from_vec(data: Vec<f32>) -> Result<Self> {
-        if data.len() % S::LEN != 0 {
+        if !data.len().is_multiple_of(S::LEN) {
             return Err(Error::Input(format!(
                 "a batch of shape {:?} needs a multiple of {} values, got {}",
                 S::DIMS,
@@ -77,6 +76,25 @@ impl<S: Shape> Batch<S> {
     /// Image `i`'s values.
     pub fn image(&self, i: usize) -> &[f32] {
         &self.data[i * S::LEN..(i + 1) * S::LEN]
+    }
+}
+
+// By hand: derives would ask `S` itself for Clone, Debug and PartialEq.
+impl<S: Shape> Clone for Batch<S> {
+    fn clone(&self) -> Self {
+        Batch { data: self.data.clone(), shape: PhantomData }
+    }
+}
+
+impl<S: Shape> PartialEq for Batch<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
+impl<S: Shape> std::fmt::Debug for Batch<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.debug_struct("Batch").field("shape", &S::DIMS).field("len", &self.len()).finish()
     }
 }
 

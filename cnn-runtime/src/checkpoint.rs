@@ -14,7 +14,8 @@ pub type Named<'a> = (String, Vec<usize>, &'a [f32]);
 
 /// Writes `tensors` (f32, little-endian) and `metadata` to `path` atomically.
 pub fn write(path: &Path, tensors: &[Named], metadata: HashMap<String, String>) -> Result<()> {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let bytes: Vec<Vec<u8>> =
+        tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
     let mut views = Vec::with_capacity(tensors.len());
     for ((name, shape, _), data) in tensors.iter().zip(&bytes) {
         let view = TensorView::new(Dtype::F32, shape.clone(), data)
@@ -73,10 +74,7 @@ impl TensorFile {
 
     /// The file's `__metadata__`.
     pub fn metadata(&self) -> HashMap<String, String> {
-        SafeTensors::read_metadata(&self.bytes)
-            .ok()
-            .and_then(|(_, m)| m.metadata().clone())
-            .unwrap_or_default()
+        SafeTensors::read_metadata(&self.bytes).ok().and_then(|(_, m)| m.metadata().clone()).unwrap_or_default()
     }
 
     pub fn names(&self) -> Vec<String> {

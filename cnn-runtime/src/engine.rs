@@ -87,6 +87,14 @@ impl<W> Engine<W> {
     }
 }
 
+/// A copy keeps the step count, seed and dropout setting; workspaces are
+/// scratch and are allocated anew when the copy first trains.
+impl<W> Clone for Engine<W> {
+    fn clone(&self) -> Self {
+        Engine { chunks: Vec::new(), grads: Vec::new(), step: self.step, seed: self.seed, dropout: self.dropout }
+    }
+}
+
 impl<W> std::fmt::Debug for Engine<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.debug_struct("Engine").field("step", &self.step).field("dropout", &self.dropout).finish()
@@ -108,7 +116,7 @@ pub fn init_params(tensors: &[TensorInfo], total: usize, seed: u64) -> Vec<f32> 
 }
 
 fn check_images<M: Spec>(images: &[f32]) -> Result<usize> {
-    if images.len() % M::INPUT_LEN != 0 {
+    if !images.len().is_multiple_of(M::INPUT_LEN) {
         return Err(Error::Input(format!(
             "{}: a batch of {:?} images needs a multiple of {} values (NHWC), got {}",
             M::NAME,
@@ -146,16 +154,14 @@ fn check_batch<M: Spec>(images: &[f32], labels: &[u8]) -> Result<usize> {
 pub fn predict<M: Spec>(params: &[f32], images: &[f32]) -> Result<Vec<f32>> {
     let n = check_images::<M>(images)?;
     let mut out = vec![0.0; n * M::OUTPUT_LEN];
-    out.par_chunks_mut(CHUNK * M::OUTPUT_LEN)
-        .zip(images.par_chunks(CHUNK * M::INPUT_LEN))
-        .for_each_init(
-            || M::workspace(CHUNK),
-            |ws, (out, x)| {
-                let m = x.len() / M::INPUT_LEN;
-                M::forward(params, ws, x, m, None);
-                out.copy_from_slice(M::output(ws, m));
-            },
-        );
+    out.par_chunks_mut(CHUNK * M::OUTPUT_LEN).zip(images.par_chunks(CHUNK * M::INPUT_LEN)).for_each_init(
+        || M::workspace(CHUNK),
+        |ws, (out, x)| {
+            let m = x.len() / M::INPUT_LEN;
+            M::forward(params, ws, x, m, None);
+            out.copy_from_slice(M::output(ws, m));
+        },
+    );
     Ok(out)
 }
 
@@ -169,7 +175,12 @@ pub fn layer_outputs<M: Spec>(params: &[f32], images: &[f32]) -> Result<Vec<Vec<
 
 /// Forward and backward over the batch; leaves the batch's mean-loss
 /// gradient in `engine.grads()` and returns the mean loss.
-pub fn gradients<M: Train>(params: &[f32], engine: &mut Engine<M::Workspace>, images: &[f32], labels: &[u8]) -> Result<f32> {
+pub fn gradients<M: Train>(
+    params: &[f32],
+    engine: &mut Engine<M::Workspace>,
+    images: &[f32],
+    labels: &[u8],
+) -> Result<f32> {
     let n = check_batch::<M>(images, labels)?;
     let chunks = n.div_ceil(CHUNK);
     while engine.chunks.len() < chunks {
@@ -183,7 +194,8 @@ pub fn gradients<M: Train>(params: &[f32], engine: &mut Engine<M::Workspace>, im
         let x = &images[start * M::INPUT_LEN..(start + m) * M::INPUT_LEN];
         chunk.grads.fill(0.0);
         M::forward(params, &mut chunk.ws, x, m, key.map(|k| (k, start)));
-        chunk.loss = M::backward(params, &mut chunk.ws, x, &labels[start..start + m], m, scale, key.is_some(), &mut chunk.grads);
+        chunk.loss =
+            M::backward(params, &mut chunk.ws, x, &labels[start..start + m], m, scale, key.is_some(), &mut chunk.grads);
     });
     // Sum the chunks' gradients in chunk order, in parallel over slices.
     const SPLIT: usize = 1 << 14;

@@ -14,12 +14,7 @@ pub enum Error {
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error("tensor `{tensor}`: expected shape {expected:?}, found {found:?} in {path}")]
-    TensorShape {
-        path: PathBuf,
-        tensor: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
+    TensorShape { path: PathBuf, tensor: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("{0}")]
     Input(String),
     #[error("download of {url} failed: {message}")]

@@ -138,16 +138,14 @@ impl Optimizer for Sgd {
         assert_eq!(params.len(), grads.len(), "Sgd: parameters and gradients differ in length");
         self.velocity.resize(params.len(), 0.0);
         let (lr, m, nesterov) = (self.lr, self.momentum, self.nesterov);
-        params
-            .par_chunks_mut(SPLIT)
-            .zip(grads.par_chunks(SPLIT))
-            .zip(self.velocity.par_chunks_mut(SPLIT))
-            .for_each(|((p, g), v)| {
+        params.par_chunks_mut(SPLIT).zip(grads.par_chunks(SPLIT)).zip(self.velocity.par_chunks_mut(SPLIT)).for_each(
+            |((p, g), v)| {
                 for ((p, g), v) in p.iter_mut().zip(g).zip(v) {
                     *v = m * *v - lr * g;
                     *p += if nesterov { m * *v - lr * g } else { *v };
                 }
-            });
+            },
+        );
         self.iterations += 1;
     }
     fn iterations(&self) -> u64 {

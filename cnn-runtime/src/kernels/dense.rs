@@ -15,7 +15,10 @@ pub fn dense_forward(
     y: &mut [f32],
     n: usize,
 ) {
-    assert!(kernel.len() == inputs * units && bias.is_none_or(|b| b.len() == units), "dense_forward: weights do not fit");
+    assert!(
+        kernel.len() == inputs * units && bias.is_none_or(|b| b.len() == units),
+        "dense_forward: weights do not fit"
+    );
     let y = &mut y[..n * units];
     let beta = match bias {
         Some(b) => {
@@ -50,6 +53,16 @@ pub fn dense_backward(
         }
     }
     if let Some(dx) = dx {
-        sgemm(n, units, inputs, 1.0, MatRef::n(dz, units), MatRef::t(kernel, units), 0.0, &mut dx[..n * inputs], inputs);
+        sgemm(
+            n,
+            units,
+            inputs,
+            1.0,
+            MatRef::n(dz, units),
+            MatRef::t(kernel, units),
+            0.0,
+            &mut dx[..n * inputs],
+            inputs,
+        );
     }
 }

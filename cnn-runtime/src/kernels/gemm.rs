@@ -37,7 +37,11 @@ impl<'a> MatRef<'a> {
         assert!(self.ld >= minor, "sgemm: {what} leading dimension {} < {minor}", self.ld);
         if rows > 0 && cols > 0 {
             let last = (rows - 1) * rs + (cols - 1) * cs;
-            assert!(last < self.data.len(), "sgemm: {what} ({rows}x{cols}) reaches past its {} values", self.data.len());
+            assert!(
+                last < self.data.len(),
+                "sgemm: {what} ({rows}x{cols}) reaches past its {} values",
+                self.data.len()
+            );
         }
         (rs as isize, cs as isize)
     }
@@ -83,7 +87,13 @@ pub fn sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, bet
 mod tests {
     use super::*;
 
-    fn naive(m: usize, k: usize, n: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+    fn naive(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: impl Fn(usize, usize) -> f32,
+        b: impl Fn(usize, usize) -> f32,
+    ) -> Vec<f32> {
         let mut c = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {

@@ -1,0 +1,233 @@
+//! The generated API as users rely on it: seeding, determinism across
+//! thread counts, typed forward and chaining, checkpoints and their
+//! errors, bad batches, and the optimizers' update rules.
+
+mod common;
+
+use cnn::prelude::*;
+use cnn::rng::Rng;
+
+cnn! {
+    pub struct Small {
+        Conv2D(8, (3, 3), padding = "same", activation = "relu", input_shape = (12, 10, 3)),
+        MaxPooling2D(),
+        Dropout(0.25),
+        Conv2D(6, (3, 3), activation = "relu"),
+        Flatten(),
+        Dense(16, activation = "relu"),
+        Dropout(0.5),
+        Dense(4, activation = "softmax"),
+    }
+}
+
+cnn! {
+    /// A feature extractor whose output fits `Head`'s input.
+    struct Features {
+        Conv2D(4, (3, 3), input_shape = (10, 10, 1)),
+        MaxPooling2D(),
+    }
+}
+
+cnn! {
+    struct Head {
+        Flatten(input_shape = (4, 4, 4)),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+fn batch(n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+    let mut rng = Rng::new(seed);
+    let images = (0..n * Small::INPUT_LEN).map(|_| rng.unit()).collect();
+    let labels = (0..n).map(|_| rng.below(4) as u8).collect();
+    (images, labels)
+}
+
+fn train(threads: usize) -> Vec<f32> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let mut net = Small::new(42);
+        let mut opt = RmsProp::new(1e-3).decay(1e-4);
+        for step in 0..4 {
+            // 40 images: three chunks, the last one partial.
+            let (images, labels) = batch(40, step);
+            net.train_step(&images, &labels, &mut opt);
+        }
+        net.params().to_vec()
+    })
+}
+
+#[test]
+fn training_is_bitwise_the_same_on_one_and_two_threads() {
+    let one = train(1);
+    let two = train(2);
+    assert_eq!(
+        one.iter().map(|p| p.to_bits()).collect::<Vec<_>>(),
+        two.iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+    );
+    assert_ne!(one, Small::new(42).params(), "training changed nothing");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_weights() {
+    assert_eq!(Small::new(1).params(), Small::new(1).params());
+    assert_ne!(Small::new(1).params(), Small::new(2).params());
+    // Keras's defaults: glorot_uniform kernels within their limit, zero biases.
+    let net = Small::new(1);
+    let limit = (6.0f32 / (3.0 * 3.0 * 3.0 + 3.0 * 3.0 * 8.0)).sqrt();
+    let kernel = net.tensor("conv2d_1.kernel").unwrap();
+    assert!(kernel.iter().all(|w| w.abs() <= limit));
+    assert!(kernel.iter().any(|w| w.abs() > limit * 0.9));
+    assert!(net.tensor("conv2d_1.bias").unwrap().iter().all(|b| *b == 0.0));
+}
+
+#[test]
+fn dropout_is_off_in_inference_and_on_in_training() {
+    let mut net = Small::new(5);
+    let (images, labels) = batch(8, 9);
+    assert_eq!(net.predict(&images), net.predict(&images));
+    let (with, _) = net.gradients(&images, &labels).unwrap();
+    net.set_dropout(false);
+    let (without, _) = net.gradients(&images, &labels).unwrap();
+    assert_ne!(with, without);
+}
+
+#[test]
+fn typed_forward_equals_predict_and_networks_chain() {
+    let net = Small::new(3);
+    let (images, _) = batch(5, 1);
+    let x = small::Input::from_vec(images.clone()).unwrap();
+    let y: small::Output = net.forward(&x);
+    assert_eq!(y.len(), 5);
+    assert_eq!(y.as_slice(), &net.predict(&images)[..]);
+    for row in y.as_slice().chunks(4) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    let features = Features::new(1);
+    let head = Head::new(2);
+    let x = features::Input::zeros(2);
+    let expected = head.forward(&features.forward(&x));
+    let chained = Features::new(1).then(Head::new(2));
+    assert_eq!(chained.forward(&x), expected);
+}
+
+#[test]
+fn predict_takes_any_batch_size_and_refuses_partial_images() {
+    let net = Small::new(3);
+    assert!(net.predict(&[]).is_empty());
+    let (images, _) = batch(37, 2);
+    let all = net.predict(&images);
+    assert_eq!(all.len(), 37 * 4);
+    // Chunking does not change an image's output.
+    assert_eq!(&all[36 * 4..], &net.predict(&images[36 * Small::INPUT_LEN..])[..]);
+    let err = net.try_predict(&images[1..]).unwrap_err().to_string();
+    assert!(err.contains("multiple of 360"), "{err}");
+    assert!(small::Input::from_vec(vec![0.0; 7]).is_err());
+}
+
+#[test]
+fn bad_training_batches_are_errors() {
+    let mut net = Small::new(3);
+    let mut opt = Sgd::new(0.1);
+    let (images, mut labels) = batch(4, 2);
+    let err = net.try_train_step(&images, &labels[..3], &mut opt).unwrap_err().to_string();
+    assert!(err.contains("4 images but 3 labels"), "{err}");
+    labels[2] = 4;
+    let err = net.try_train_step(&images, &labels, &mut opt).unwrap_err().to_string();
+    assert!(err.contains("label 4 (image 2) is out of range for 4 classes"), "{err}");
+    assert_eq!(opt.iterations(), 0, "a refused batch must not update anything");
+}
+
+#[test]
+#[should_panic(expected = "out of range")]
+fn train_step_panics_with_a_clear_message() {
+    let mut net = Small::new(3);
+    let (images, _) = batch(2, 2);
+    net.train_step(&images, &[0, 9], &mut Sgd::new(0.1));
+}
+
+#[test]
+fn save_and_load_round_trip() {
+    let dir = tempdir("roundtrip");
+    let path = dir.join("small.safetensors");
+    let mut net = Small::new(11);
+    let (images, labels) = batch(4, 1);
+    net.train_step(&images, &labels, &mut Adam::default());
+    net.save(&path).unwrap();
+    let loaded = Small::load(&path).unwrap();
+    assert_eq!(loaded.params(), net.params());
+    assert_eq!(loaded.predict(&images), net.predict(&images));
+}
+
+#[test]
+fn loading_another_networks_file_names_the_tensor_and_shapes() {
+    let err = Small::load(common::data("kwargs.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("conv2d_1.kernel") && err.contains("[3, 3, 3, 8]") && err.contains("[3, 5, 3, 6]"), "{err}");
+    let dir = tempdir("other");
+    let path = dir.join("head.safetensors");
+    Head::new(0).save(&path).unwrap();
+    let err = Small::load(&path).unwrap_err().to_string();
+    assert!(err.contains("tensor `conv2d_1.kernel` (shape [3, 3, 3, 8]) is missing"), "{err}");
+    assert!(err.contains("head.safetensors"), "{err}");
+}
+
+#[test]
+fn truncated_and_wrong_dtype_files_are_errors() {
+    let dir = tempdir("corrupt");
+    let path = dir.join("head.safetensors");
+    Head::new(0).save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let err = Head::load(&path).unwrap_err().to_string();
+    assert!(err.contains("head.safetensors") && err.contains("truncated"), "{err}");
+
+    // The same header with dense_1.kernel declared as F16.
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    let kernel_at = header.find("\"dense_1.kernel\"").unwrap();
+    let dtype_at = kernel_at + header[kernel_at..].find("\"F32\"").unwrap();
+    let bad_header = format!("{}\"I32\"{}", &header[..dtype_at], &header[dtype_at + 5..]);
+    let mut bad = (bad_header.len() as u64).to_le_bytes().to_vec();
+    bad.extend_from_slice(bad_header.as_bytes());
+    bad.extend_from_slice(&bytes[8 + header_len..]);
+    std::fs::write(&path, bad).unwrap();
+    let err = Head::load(&path).unwrap_err().to_string();
+    assert!(err.contains("dense_1.kernel") && err.contains("I32") && err.contains("F32"), "{err}");
+
+    let err = Head::load(dir.join("absent.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("absent.safetensors"), "{err}");
+}
+
+#[test]
+fn optimizers_follow_keras_update_rules() {
+    let grads = [0.5f32, -2.0, 0.0];
+    // SGD with momentum 0.9, two steps: v1 = -lr g, v2 = 0.9 v1 - lr g.
+    let mut p = [1.0f32, 1.0, 1.0];
+    let mut sgd = Sgd::new(0.1).momentum(0.9);
+    sgd.update(&mut p, &grads);
+    sgd.update(&mut p, &grads);
+    let want = |g: f32| 1.0 - 0.1 * g - (0.9 * 0.1 * g + 0.1 * g);
+    assert!(p.iter().zip(&grads).all(|(p, g)| (p - want(*g)).abs() < 1e-6), "{p:?}");
+    // Nesterov: p += momentum v - lr g.
+    let mut p = [1.0f32; 3];
+    let mut nesterov = Sgd::new(0.1).momentum(0.9).nesterov(true);
+    nesterov.update(&mut p, &grads);
+    assert!(p.iter().zip(&grads).all(|(p, g)| (p - (1.0 - 0.9 * 0.1 * g - 0.1 * g)).abs() < 1e-6), "{p:?}");
+    // Adam's first step moves each weight by lr * sign(g) (up to epsilon).
+    let mut p = [1.0f32; 3];
+    let mut adam = Adam::default();
+    adam.update(&mut p, &grads);
+    assert!((p[0] - 0.999).abs() < 1e-6 && (p[1] - 1.001).abs() < 1e-6 && p[2] == 1.0, "{p:?}");
+    // RMSprop with decay: lr_t = lr / (1 + decay * iterations).
+    let mut rms = RmsProp::new(0.1).decay(0.5);
+    let mut p = [0.0f32; 3];
+    rms.update(&mut p, &grads);
+    assert!((rms.current_lr() - 0.1 / 1.5).abs() < 1e-7);
+    assert!((p[0] + 0.1 * 0.5 / ((0.1f32 * 0.25).sqrt() + 1e-7)).abs() < 1e-6, "{p:?}");
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cnn-api-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

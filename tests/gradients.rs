@@ -1,0 +1,100 @@
+//! Finite-difference checks of the generated backward pass, for every
+//! layer kind and argument, on small random shapes.
+
+use cnn::prelude::*;
+use cnn::rng::Rng;
+
+cnn! {
+    /// Conv with stride and "same" padding, max pool with stride 1 and
+    /// "same", conv without bias, average pool with "same" (partial
+    /// windows), dense with relu, dropout, softmax as its own layer.
+    struct WindowNet {
+        Conv2D(3, (3, 2), strides = (2, 1), padding = "same", activation = "tanh", input_shape = (7, 6, 2)),
+        MaxPooling2D((2, 2), strides = 1, padding = "same"),
+        Conv2D(4, 2, use_bias = false, activation = "sigmoid"),
+        AveragePooling2D((2, 3), padding = "same"),
+        Flatten(),
+        Dense(5, activation = "relu"),
+        Dropout(0.3),
+        Dense(3),
+        Activation("softmax"),
+    }
+}
+
+cnn! {
+    /// Every activation as a layer, a softmax in the middle, a 1x1 conv,
+    /// a valid average pool and an inline softmax at the end.
+    struct ActivationNet {
+        Conv2D(4, 1, input_shape = (4, 4, 3)),
+        Activation("relu"),
+        AveragePooling2D(),
+        Conv2D(5, (2, 2), padding = "same", activation = "linear"),
+        Activation("sigmoid"),
+        Flatten(),
+        Dense(6),
+        Activation("tanh"),
+        Dense(6),
+        Activation("softmax"),
+        Dense(4, activation = "softmax"),
+    }
+}
+
+fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect()
+}
+
+/// Compares every analytic gradient with a central difference in f64-ish
+/// arithmetic (f32 forward, step 1e-2), relative to the gradient's scale.
+macro_rules! check {
+    ($net:ty, $dropout:expr) => {{
+        let mut rng = Rng::new(7);
+        let mut net = <$net>::new(3);
+        net.set_dropout($dropout);
+        // Spread the weights so that units are neither dead nor saturated.
+        for p in net.params_mut() {
+            *p += (rng.unit() - 0.5) * 0.2;
+        }
+        let n = 3;
+        let images = random(n * <$net>::INPUT_LEN, &mut rng);
+        let labels: Vec<u8> = (0..n).map(|i| (i % <$net>::OUTPUT_LEN) as u8).collect();
+        let grads = net.gradients(&images, &labels).unwrap().1.to_vec();
+        let scale = grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        assert!(scale > 1e-3, "gradients vanish: {scale}");
+        let h = 1e-3f32;
+        let mut worst = 0.0f32;
+        for i in 0..grads.len() {
+            let keep = net.params()[i];
+            net.params_mut()[i] = keep + h;
+            let up = net.gradients(&images, &labels).unwrap().0;
+            net.params_mut()[i] = keep - h;
+            let down = net.gradients(&images, &labels).unwrap().0;
+            net.params_mut()[i] = keep;
+            let numeric = (up - down) / (2.0 * h);
+            let err = (numeric - grads[i]).abs();
+            worst = worst.max(err / scale);
+            assert!(
+                err <= 2e-3 * scale + 2e-2 * grads[i].abs(),
+                "parameter {i}: analytic {} vs numeric {numeric}",
+                grads[i]
+            );
+        }
+        println!("{}: worst relative error {worst:.2e} over {} parameters", stringify!($net), grads.len());
+    }};
+}
+
+#[test]
+fn window_layers_match_finite_differences() {
+    check!(WindowNet, false);
+}
+
+#[test]
+fn dropout_masks_are_part_of_the_gradient() {
+    // The step's mask is fixed (the step count does not move while only
+    // gradients are taken), so finite differences see the same mask.
+    check!(WindowNet, true);
+}
+
+#[test]
+fn activation_layers_match_finite_differences() {
+    check!(ActivationNet, false);
+}

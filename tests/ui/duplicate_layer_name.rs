@@ -1,0 +1,11 @@
+use cnn::prelude::*;
+
+cnn! {
+    struct Net {
+        Conv2D(32, (3, 3), input_shape = (32, 32, 3)),
+        Conv2D(32, (3, 3), name = "conv2d_1"),
+        Flatten(),
+    }
+}
+
+fn main() {}

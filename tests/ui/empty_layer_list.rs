@@ -1,0 +1,7 @@
+use cnn::prelude::*;
+
+cnn! {
+    struct Net {}
+}
+
+fn main() {}
