@@ -64,5 +64,7 @@ pub use cnn_runtime::*;
 /// What a program that declares and trains networks needs.
 pub mod prelude {
     pub use crate::cnn;
-    pub use cnn_runtime::{Adam, Batch, Network, Optimizer, RmsProp, Sgd, Shape1, Shape3};
+    pub use cnn_runtime::{
+        Adam, Augment, Batch, Dataset, FitOptions, History, Network, Optimizer, RmsProp, Sgd, Shape1, Shape3, Verbosity,
+    };
 }

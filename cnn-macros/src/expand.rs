@@ -384,6 +384,18 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
                     ::cnn::__rt::train_step::<Self>(&mut self.params, &mut self.engine, images, labels, opt)
                 }
 
+                /// Keras's `model.fit`: epochs of shuffled batches of `train`,
+                /// evaluated on `validation` after each; see [`::cnn::FitOptions`].
+                pub fn fit(
+                    &mut self,
+                    opt: &mut impl ::cnn::Optimizer,
+                    train: &::cnn::Dataset,
+                    validation: ::std::option::Option<&::cnn::Dataset>,
+                    options: &::cnn::FitOptions,
+                ) -> ::cnn::Result<::cnn::History> {
+                    ::cnn::fit(self, opt, train, validation, options)
+                }
+
                 /// The mean loss and its gradient for every parameter (in
                 /// [`Self::TENSORS`] order), without updating anything.
                 pub fn gradients(&mut self, images: &[f32], labels: &[u8]) -> ::cnn::Result<(f32, &[f32])> {
@@ -451,6 +463,18 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
 
             fn layer_outputs(ws: &#ws_ident, n: usize) -> ::std::vec::Vec<::std::vec::Vec<f32>> {
                 ::std::vec![#(#layer_outputs),*]
+            }
+
+            fn params(&self) -> &[f32] {
+                &self.params
+            }
+
+            fn engine(&self) -> &::cnn::__rt::Engine<#ws_ident> {
+                &self.engine
+            }
+
+            fn parts_mut(&mut self) -> (&mut [f32], &mut ::cnn::__rt::Engine<#ws_ident>) {
+                (&mut self.params, &mut self.engine)
             }
         }
 
@@ -531,6 +555,11 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
             /// [`Self::predict`], with bad input as an error.
             pub fn try_predict(&self, images: &[f32]) -> ::cnn::Result<::std::vec::Vec<f32>> {
                 ::cnn::__rt::predict::<Self>(&self.params, images)
+            }
+
+            /// Keras's `model.evaluate`: mean loss and accuracy on `data`.
+            pub fn evaluate(&self, data: &::cnn::Dataset, batch_size: usize) -> ::cnn::Result<::cnn::Evaluation> {
+                ::cnn::evaluate(self, data, batch_size)
             }
 
             /// Every layer's output, in layer order (inference mode).

@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::info::TensorInfo;
 use crate::kernels::dropout::DropoutKey;
+use crate::kernels::loss::count_correct;
 use crate::optim::Optimizer;
 use crate::rng::{hash2, Rng};
 use rayon::prelude::*;
@@ -37,6 +38,11 @@ pub trait Spec: Sized + Send + Sync + 'static {
     fn output(ws: &Self::Workspace, n: usize) -> &[f32];
     /// Every layer's output for the `n` images of the last forward.
     fn layer_outputs(ws: &Self::Workspace, n: usize) -> Vec<Vec<f32>>;
+
+    /// The network's flat parameters and its training state.
+    fn params(&self) -> &[f32];
+    fn engine(&self) -> &Engine<Self::Workspace>;
+    fn parts_mut(&mut self) -> (&mut [f32], &mut Engine<Self::Workspace>);
 }
 
 /// A network that ends in softmax, trained with categorical cross-entropy.
@@ -60,6 +66,7 @@ struct Chunk<W> {
     ws: W,
     grads: Vec<f32>,
     loss: f64,
+    correct: usize,
 }
 
 /// The training state that lives beside a network's weights: workspaces
@@ -74,11 +81,20 @@ pub struct Engine<W> {
     /// Dropout in training; off reproduces Keras's references, which take
     /// gradients with dropout as the identity.
     pub dropout: bool,
+    /// Images of the last batch whose top class was their label.
+    pub last_correct: usize,
 }
 
 impl<W> Engine<W> {
     pub fn new(seed: u64) -> Self {
-        Engine { chunks: Vec::new(), grads: Vec::new(), step: 0, seed: hash2(seed, 0x64726f70), dropout: true }
+        Engine {
+            chunks: Vec::new(),
+            grads: Vec::new(),
+            step: 0,
+            seed: hash2(seed, 0x64726f70),
+            dropout: true,
+            last_correct: 0,
+        }
     }
 
     /// The gradient of the last `gradients` or `train_step` call.
@@ -91,7 +107,14 @@ impl<W> Engine<W> {
 /// scratch and are allocated anew when the copy first trains.
 impl<W> Clone for Engine<W> {
     fn clone(&self) -> Self {
-        Engine { chunks: Vec::new(), grads: Vec::new(), step: self.step, seed: self.seed, dropout: self.dropout }
+        Engine {
+            chunks: Vec::new(),
+            grads: Vec::new(),
+            step: self.step,
+            seed: self.seed,
+            dropout: self.dropout,
+            last_correct: 0,
+        }
     }
 }
 
@@ -184,7 +207,7 @@ pub fn gradients<M: Train>(
     let n = check_batch::<M>(images, labels)?;
     let chunks = n.div_ceil(CHUNK);
     while engine.chunks.len() < chunks {
-        engine.chunks.push(Chunk { ws: M::workspace(CHUNK), grads: vec![0.0; M::TOTAL_PARAMS], loss: 0.0 });
+        engine.chunks.push(Chunk { ws: M::workspace(CHUNK), grads: vec![0.0; M::TOTAL_PARAMS], loss: 0.0, correct: 0 });
     }
     let scale = 1.0 / n as f32;
     let key = engine.dropout.then_some(DropoutKey { seed: engine.seed, step: engine.step });
@@ -194,6 +217,7 @@ pub fn gradients<M: Train>(
         let x = &images[start * M::INPUT_LEN..(start + m) * M::INPUT_LEN];
         chunk.grads.fill(0.0);
         M::forward(params, &mut chunk.ws, x, m, key.map(|k| (k, start)));
+        chunk.correct = count_correct(M::output(&chunk.ws, m), &labels[start..start + m], M::OUTPUT_LEN);
         chunk.loss =
             M::backward(params, &mut chunk.ws, x, &labels[start..start + m], m, scale, key.is_some(), &mut chunk.grads);
     });
@@ -208,6 +232,7 @@ pub fn gradients<M: Train>(
             g.iter_mut().zip(&chunk.grads[at..]).for_each(|(g, c)| *g += c);
         }
     });
+    engine.last_correct = done.iter().map(|c| c.correct).sum();
     Ok((done.iter().map(|c| c.loss).sum::<f64>() / n as f64) as f32)
 }
 

@@ -4,17 +4,23 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod data;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod info;
 pub mod kernels;
 pub mod optim;
 pub mod rng;
+pub mod train;
 
 pub use batch::{Batch, Chain, Network, Shape, Shape1, Shape3};
+pub use data::{Augment, Dataset};
 pub use error::{Error, Result};
+pub use history::{EpochStats, History};
 pub use info::{LayerInfo, TensorInfo};
 pub use optim::{Adam, Optimizer, RmsProp, Sgd};
+pub use train::{evaluate, fit, Evaluation, FitOptions, Verbosity};
 
 /// What the code that `cnn!` generates calls; not a stable API.
 #[doc(hidden)]

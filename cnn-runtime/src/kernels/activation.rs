@@ -16,7 +16,12 @@ pub enum Activation {
 pub fn activate(act: Activation, y: &mut [f32], last: usize) {
     match act {
         Activation::Linear => {}
-        Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+        // Not `max(0.0)`, which turns NaN into 0: a diverging network must show it.
+        Activation::Relu => y.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v = 0.0
+            }
+        }),
         Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
         Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
         Activation::Softmax => {

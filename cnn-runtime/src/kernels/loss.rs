@@ -31,3 +31,16 @@ pub fn cross_entropy(probs: &[f32], labels: &[u8], classes: usize) -> f64 {
         .map(|(i, &l)| -(probs[i * classes + l as usize].clamp(EPSILON, 1.0 - EPSILON) as f64).ln())
         .sum()
 }
+
+/// Rows whose largest value (the first, on a tie) is at their label:
+/// Keras's categorical accuracy.
+pub fn count_correct(probs: &[f32], labels: &[u8], classes: usize) -> usize {
+    labels
+        .iter()
+        .zip(probs.chunks_exact(classes))
+        .filter(|(&label, row)| {
+            let top = row.iter().enumerate().fold(0, |best, (j, &p)| if p > row[best] { j } else { best });
+            top == label as usize
+        })
+        .count()
+}

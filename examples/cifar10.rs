@@ -1,0 +1,163 @@
+//! The seed article's whole example: the Keras CIFAR-10 network, trained
+//! with RMSprop(lr = 1e-4, decay = 1e-6), batch 32, categorical
+//! cross-entropy and accuracy, evaluated on the test set after each epoch.
+//!
+//! `cargo run --release --example cifar10 -- --help` lists the options.
+
+#[path = "seed_net/mod.rs"]
+mod seed_net;
+
+use cnn::data::cifar10;
+use cnn::prelude::*;
+use seed_net::Cifar10Net;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+Train the Keras CIFAR-10 example network on CIFAR-10.
+
+Usage: cargo run --release --example cifar10 -- [OPTIONS]
+
+Options:
+  --data PATH         CIFAR-10: a folder of the binary batch files, or the official
+                      cifar-10-binary.tar.gz (default: download it once into $CNN_DATA,
+                      else ~/.cache/cnn)
+  --epochs N          epochs to train (default 200, as in the seed)
+  --batch-size N      images per batch (default 32)
+  --lr X              RMSprop learning rate (default 1e-4)
+  --decay X           learning-rate decay per step (default 1e-6)
+  --augment           random shifts (10%) and horizontal flips, as the Keras example
+  --limit N           train on the first N training images only
+  --threads N         worker threads (default: one per core)
+  --seed N            weights, shuffling, dropout and augmentation (default 0)
+  --out DIR           checkpoint, history.csv, history.svg and model.safetensors
+                      (default runs/cifar10)
+  --resume            continue from DIR's checkpoint
+  --verbose           print each epoch's line even when output is not a terminal
+  --min-accuracy X    fail unless the final test accuracy is at least X (for CI)
+  -h, --help          this text";
+
+struct Args {
+    data: Option<PathBuf>,
+    epochs: usize,
+    batch_size: usize,
+    lr: f32,
+    decay: f32,
+    augment: bool,
+    limit: Option<usize>,
+    threads: Option<usize>,
+    seed: u64,
+    out: PathBuf,
+    resume: bool,
+    verbose: bool,
+    min_accuracy: Option<f64>,
+}
+
+fn parse_args() -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        data: None,
+        epochs: 200,
+        batch_size: 32,
+        lr: 1e-4,
+        decay: 1e-6,
+        augment: false,
+        limit: None,
+        threads: None,
+        seed: 0,
+        out: PathBuf::from("runs/cifar10"),
+        resume: false,
+        verbose: false,
+        min_accuracy: None,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("data") => args.data = Some(parser.value()?.into()),
+            Long("epochs") => args.epochs = parser.value()?.parse()?,
+            Long("batch-size") => args.batch_size = parser.value()?.parse()?,
+            Long("lr") => args.lr = parser.value()?.parse()?,
+            Long("decay") => args.decay = parser.value()?.parse()?,
+            Long("augment") => args.augment = true,
+            Long("limit") => args.limit = Some(parser.value()?.parse()?),
+            Long("threads") => args.threads = Some(parser.value()?.parse()?),
+            Long("seed") => args.seed = parser.value()?.parse()?,
+            Long("out") => args.out = parser.value()?.into(),
+            Long("resume") => args.resume = true,
+            Long("verbose") => args.verbose = true,
+            Long("min-accuracy") => args.min_accuracy = Some(parser.value()?.parse()?),
+            Short('h') | Long("help") => return Ok(None),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    }
+    print!("{}", Cifar10Net::summary());
+    let data = match &args.data {
+        Some(path) => cifar10::load(path)?,
+        None => cifar10::load_or_download(&cifar10::cache_dir())?,
+    };
+    let train = match args.limit {
+        Some(n) => data.train.take(n),
+        None => data.train,
+    };
+    println!("Training on {} images, validating on {} test images.", train.len(), data.test.len());
+
+    let mut net = Cifar10Net::new(args.seed);
+    let mut opt = RmsProp::new(args.lr).decay(args.decay);
+    let options = FitOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        augment: args.augment.then(Augment::default),
+        verbosity: if args.verbose { Verbosity::Always } else { Verbosity::Auto },
+        out_dir: Some(args.out.clone()),
+        resume: args.resume,
+        ..FitOptions::default()
+    };
+    let history = net.fit(&mut opt, &train, Some(&data.test), &options)?;
+    let test = net.evaluate(&data.test, 256)?;
+    let model = args.out.join("model.safetensors");
+    net.save(&model)?;
+    let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
+    println!("Test loss: {:.4} - test accuracy: {:.4}", test.loss, test.accuracy);
+    println!(
+        "{} epochs in {:.0}s; weights in {}, history in {}",
+        history.epochs.len(),
+        seconds,
+        model.display(),
+        args.out.join("history.csv").display()
+    );
+    if let Some(min) = args.min_accuracy {
+        if test.accuracy < min {
+            return Err(format!("test accuracy {:.4} is below the required {min}", test.accuracy).into());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

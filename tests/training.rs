@@ -1,0 +1,160 @@
+//! `fit` and `evaluate` on small data the test makes: learning, history
+//! files, checkpoints that a resume continues from bitwise, and a
+//! diverging loss that stops training without losing the last checkpoint.
+
+use cnn::data::Dataset;
+use cnn::history::EpochStats;
+use cnn::prelude::*;
+use cnn::rng::Rng;
+use cnn::train::{keras_line, CHECKPOINT};
+use std::path::{Path, PathBuf};
+
+cnn! {
+    struct Tiny {
+        Conv2D(6, (3, 3), padding = "same", activation = "relu", input_shape = (8, 8, 3)),
+        MaxPooling2D(),
+        Dropout(0.25),
+        Flatten(),
+        Dense(16, activation = "relu"),
+        Dropout(0.5),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+/// Three classes a small network can tell apart: which colour channel is bright.
+fn data(n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for _ in 0..n {
+        let label = rng.below(3);
+        for _ in 0..64 {
+            for c in 0..3 {
+                let base = if c == label { 150 } else { 40 };
+                images.push((base + rng.below(100)) as u8);
+            }
+        }
+        labels.push(label as u8);
+    }
+    Dataset::new(images, labels, [8, 8, 3]).unwrap()
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cnn-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn options(epochs: usize, out: &Path) -> FitOptions {
+    FitOptions {
+        epochs,
+        batch_size: 20,
+        seed: 9,
+        augment: Some(Augment::default()),
+        verbosity: Verbosity::Never,
+        out_dir: Some(out.to_path_buf()),
+        ..FitOptions::default()
+    }
+}
+
+#[test]
+fn fit_learns_and_writes_history() {
+    let (train, test) = (data(300, 1), data(100, 2));
+    let mut net = Tiny::new(0);
+    let before = net.evaluate(&test, 64).unwrap();
+    let out = tempdir("learns");
+    let history = net.fit(&mut RmsProp::new(3e-3), &train, Some(&test), &options(6, &out)).unwrap();
+    let after = net.evaluate(&test, 64).unwrap();
+    assert_eq!(history.epochs.len(), 6);
+    assert!(after.accuracy > 0.9 && after.accuracy > before.accuracy + 0.3, "{before:?} -> {after:?}");
+    assert!(history.epochs[5].loss < history.epochs[0].loss);
+    assert_eq!(history.epochs[5].val_accuracy, Some(after.accuracy));
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7);
+    assert!(std::fs::read_to_string(out.join("history.svg")).unwrap().contains("<svg"));
+}
+
+#[test]
+fn a_resumed_run_is_bitwise_the_run_that_was_not_interrupted() {
+    let (train, test) = (data(90, 3), data(30, 4));
+    // 90 images in batches of 20: the last batch of each epoch is partial.
+    let whole = tempdir("whole");
+    let mut a = Tiny::new(5);
+    let history_a = a.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(4, &whole)).unwrap();
+
+    // The same run, killed after epoch 2 (a fresh process: new net, new optimizer), then resumed.
+    let split = tempdir("split");
+    let mut b = Tiny::new(5);
+    b.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(2, &split)).unwrap();
+    // A kill during the next checkpoint's write leaves only a temporary file.
+    std::fs::write(split.join(format!(".{CHECKPOINT}.tmp")), b"half a checkpoi").unwrap();
+    let mut resumed = Tiny::new(5);
+    let mut opt = RmsProp::new(1e-3).decay(1e-3);
+    let history_b =
+        resumed.fit(&mut opt, &train, Some(&test), &FitOptions { resume: true, ..options(4, &split) }).unwrap();
+
+    let bits = |net: &Tiny| net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&resumed), bits(&a));
+    assert_eq!(opt.iterations(), 4 * 5);
+    assert_eq!(history_b.epochs.len(), 4);
+    for (x, y) in history_a.epochs.iter().zip(&history_b.epochs) {
+        assert_eq!((x.loss, x.accuracy, x.val_loss), (y.loss, y.accuracy, y.val_loss));
+    }
+    // Without resume, the same folder starts over.
+    let mut fresh = Tiny::new(5);
+    let h = fresh.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, &split)).unwrap();
+    assert_eq!(h.epochs.len(), 1);
+}
+
+#[test]
+fn a_checkpoint_of_another_optimizer_is_refused() {
+    let train = data(40, 5);
+    let out = tempdir("other-opt");
+    Tiny::new(1).fit(&mut Adam::default(), &train, None, &options(1, &out)).unwrap();
+    let err = Tiny::new(1)
+        .fit(&mut RmsProp::new(1e-3), &train, None, &FitOptions { resume: true, ..options(2, &out) })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(CHECKPOINT) && err.contains("rmsprop.accumulators"), "{err}");
+}
+
+#[test]
+fn a_diverging_loss_stops_training_and_keeps_the_last_checkpoint() {
+    let train = data(60, 6);
+    let out = tempdir("nan");
+    let mut net = Tiny::new(2);
+    net.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, &out)).unwrap();
+    let saved = net.params().to_vec();
+    *net.params_mut().last_mut().unwrap() = f32::NAN;
+    let err = net.fit(&mut RmsProp::new(1e-3), &train, None, &options(3, &out)).unwrap_err().to_string();
+    assert!(err.contains("NaN") && err.contains("epoch 1, batch 1") && err.contains(CHECKPOINT), "{err}");
+    let kept = Tiny::load(out.join(CHECKPOINT)).unwrap();
+    assert_eq!(kept.params(), &saved[..]);
+}
+
+#[test]
+fn data_of_another_shape_is_refused() {
+    let wrong = Dataset::new(vec![0; 2 * 16 * 16 * 3], vec![0, 1], [16, 16, 3]).unwrap();
+    let err = Tiny::new(0).fit(&mut Sgd::default(), &wrong, None, &FitOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("[16, 16, 3]") && err.contains("[8, 8, 3]"), "{err}");
+    let labels = Dataset::new(vec![0; 8 * 8 * 3], vec![7], [8, 8, 3]).unwrap();
+    let err = Tiny::new(0).evaluate(&labels, 32).unwrap_err().to_string();
+    assert!(err.contains("label 7"), "{err}");
+}
+
+#[test]
+fn the_epoch_line_is_drawn_as_keras_draws_it() {
+    let stats = EpochStats {
+        epoch: 1,
+        loss: 1.52,
+        accuracy: 0.45,
+        val_loss: Some(1.3),
+        val_accuracy: Some(0.5312),
+        seconds: 41.2,
+    };
+    assert_eq!(
+        keras_line(1563, 40.6, &stats),
+        "1563/1563 [==============================] - 41s 26ms/step - loss: 1.5200 - accuracy: 0.4500 \
+         - val_loss: 1.3000 - val_accuracy: 0.5312"
+    );
+}
