@@ -31,6 +31,7 @@ pub mod __rt {
     pub use crate::kernels::conv::{conv2d_backward, conv2d_forward, Conv};
     pub use crate::kernels::dense::{dense_backward, dense_forward};
     pub use crate::kernels::dropout::{dropout_backward, dropout_forward, DropoutKey};
+    pub use crate::kernels::gemm;
     pub use crate::kernels::loss::softmax_cross_entropy;
     pub use crate::kernels::pool::{pool_backward, pool_forward, Pool};
     pub use crate::kernels::window::Window;
