@@ -25,6 +25,13 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("conv2d_4 dX (cols)   ", 169, 64, 576, false, true),
     ("dense_1 dW (16)      ", 2304, 16, 512, true, false),
     ("dense_1 dX (16)      ", 16, 512, 2304, false, true),
+    ("conv2d_2 fwd, 16 imgs", 14400, 288, 32, false, false),
+    ("conv2d_3 fwd, 16 imgs", 3600, 288, 64, false, false),
+    ("conv2d_4 fwd, 16 imgs", 2704, 576, 64, false, false),
+    ("conv2d_2 dW, 16 imgs ", 288, 14400, 32, true, false),
+    ("conv2d_4 dW, 16 imgs ", 576, 2704, 64, true, false),
+    ("conv2d_2 dX, 16 imgs ", 14400, 32, 288, false, true),
+    ("conv2d_4 dX, 16 imgs ", 2704, 64, 576, false, true),
     ("square 1024          ", 1024, 1024, 1024, false, false),
 ];
 

@@ -47,8 +47,9 @@ pub trait Spec: Sized + Send + Sync + 'static {
 
 /// A network that ends in softmax, trained with categorical cross-entropy.
 pub trait Train: Spec {
-    /// Backward after `forward` on the same chunk: adds the gradient of
-    /// `scale * sum(loss)` to `grads` and returns the chunk's summed loss.
+    /// Backward after `forward` on the same chunk: writes the gradient of
+    /// `scale * sum(loss)` over every value of `grads` (each layer
+    /// overwrites its own weights' slice) and returns the chunk's summed loss.
     #[allow(clippy::too_many_arguments)]
     fn backward(
         params: &[f32],
@@ -215,7 +216,6 @@ pub fn gradients<M: Train>(
         let start = c * CHUNK;
         let m = CHUNK.min(n - start);
         let x = &images[start * M::INPUT_LEN..(start + m) * M::INPUT_LEN];
-        chunk.grads.fill(0.0);
         M::forward(params, &mut chunk.ws, x, m, key.map(|k| (k, start)));
         chunk.correct = count_correct(M::output(&chunk.ws, m), &labels[start..start + m], M::OUTPUT_LEN);
         chunk.loss =
@@ -227,9 +227,16 @@ pub fn gradients<M: Train>(
     let done = &engine.chunks[..chunks];
     engine.grads.par_chunks_mut(SPLIT).enumerate().for_each(|(j, g)| {
         let at = j * SPLIT;
-        g.copy_from_slice(&done[0].grads[at..at + g.len()]);
-        for chunk in &done[1..] {
-            g.iter_mut().zip(&chunk.grads[at..]).for_each(|(g, c)| *g += c);
+        match done {
+            [only] => g.copy_from_slice(&only.grads[at..at + g.len()]),
+            [first, second, rest @ ..] => {
+                let (a, b) = (&first.grads[at..], &second.grads[at..]);
+                g.iter_mut().zip(a.iter().zip(b)).for_each(|(g, (a, b))| *g = a + b);
+                for chunk in rest {
+                    g.iter_mut().zip(&chunk.grads[at..]).for_each(|(g, c)| *g += c);
+                }
+            }
+            [] => unreachable!("a batch has at least one chunk"),
         }
     });
     engine.last_correct = done.iter().map(|c| c.correct).sum();

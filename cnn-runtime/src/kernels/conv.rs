@@ -4,7 +4,7 @@
 //! where P = output positions, K = kh*kw*in (Keras's kernel order), F = filters.
 //! Backward: `dW += cols^T * dz`, `db += sum_P dz`, `dx = col2im(dz * W^T)`.
 
-use super::activation::{activate, Activation};
+use super::activation::{bias_activate, Activation};
 use super::gemm::{sgemm, MatRef};
 use super::window::{col2im, im2col, Window};
 
@@ -53,21 +53,14 @@ pub fn conv2d_forward(
             im2col(w, xi, cols);
             &cols[..p * k]
         };
-        let beta = match bias {
-            Some(b) => {
-                yi.chunks_exact_mut(f).for_each(|row| row.copy_from_slice(b));
-                1.0
-            }
-            None => 0.0,
-        };
-        sgemm(p, k, f, 1.0, MatRef::n(patches, k), MatRef::n(kernel, f), beta, yi, f);
+        sgemm(p, k, f, 1.0, MatRef::n(patches, k), MatRef::n(kernel, f), 0.0, yi, f);
     }
-    activate(act, &mut y[..n * out_len], f);
+    bias_activate(act, &mut y[..n * out_len], bias, f);
 }
 
 /// Gradients of a Conv2D for `n` images, from `dz`, the gradient at the
-/// pre-activation output. `dkernel` and `dbias` are added to; `dx` (if
-/// asked for) is overwritten.
+/// pre-activation output. `dkernel`, `dbias` and `dx` (if asked for) are
+/// overwritten: no caller needs to zero them first.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     conv: &Conv,
@@ -94,8 +87,12 @@ pub fn conv2d_backward(
             im2col(w, xi, cols);
             &cols[..p * k]
         };
-        sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), 1.0, dkernel, f);
+        let beta = if i == 0 { 0.0 } else { 1.0 };
+        sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), beta, dkernel, f);
         if let Some(db) = dbias.as_deref_mut() {
+            if i == 0 {
+                db.fill(0.0);
+            }
             for row in dzi.chunks_exact(f) {
                 db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
             }

@@ -1,6 +1,6 @@
 //! Dense: `y [n, units] = x [n, in] * W [in, units] + b`, one sgemm a batch.
 
-use super::activation::{activate, Activation};
+use super::activation::{bias_activate, Activation};
 use super::gemm::{sgemm, MatRef};
 
 /// `y = act(x W + b)` for `n` rows.
@@ -20,19 +20,12 @@ pub fn dense_forward(
         "dense_forward: weights do not fit"
     );
     let y = &mut y[..n * units];
-    let beta = match bias {
-        Some(b) => {
-            y.chunks_exact_mut(units).for_each(|row| row.copy_from_slice(b));
-            1.0
-        }
-        None => 0.0,
-    };
-    sgemm(n, inputs, units, 1.0, MatRef::n(&x[..n * inputs], inputs), MatRef::n(kernel, units), beta, y, units);
-    activate(act, y, units);
+    sgemm(n, inputs, units, 1.0, MatRef::n(&x[..n * inputs], inputs), MatRef::n(kernel, units), 0.0, y, units);
+    bias_activate(act, y, bias, units);
 }
 
-/// Gradients of a Dense from `dz` at its pre-activation output: `dW += x^T dz`,
-/// `db += sum dz`, `dx = dz W^T` (overwritten, if asked for).
+/// Gradients of a Dense from `dz` at its pre-activation output: `dW = x^T dz`,
+/// `db = sum dz`, `dx = dz W^T` (all overwritten).
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward(
     inputs: usize,
@@ -46,8 +39,9 @@ pub fn dense_backward(
     n: usize,
 ) {
     let (x, dz) = (&x[..n * inputs], &dz[..n * units]);
-    sgemm(inputs, n, units, 1.0, MatRef::t(x, inputs), MatRef::n(dz, units), 1.0, dkernel, units);
+    sgemm(inputs, n, units, 1.0, MatRef::t(x, inputs), MatRef::n(dz, units), 0.0, dkernel, units);
     if let Some(db) = dbias {
+        db.fill(0.0);
         for row in dz.chunks_exact(units) {
             db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
         }

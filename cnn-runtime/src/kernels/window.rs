@@ -59,6 +59,20 @@ fn clip(at: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
     (start, end.max(start))
 }
 
+/// `dst = src` for the short rows of im2col (9 values for a 3x3 RGB
+/// kernel): a loop the compiler keeps inline, where `copy_from_slice`
+/// would call `memmove` thousands of times per image.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    if dst.len() >= 64 {
+        dst.copy_from_slice(src);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
+}
+
 /// Copies every patch of image `x` into a row of `cols`
 /// (`positions x patch_len`, zeros where the window hangs over the border).
 pub fn im2col(w: &Window, x: &[f32], cols: &mut [f32]) {
@@ -76,7 +90,7 @@ pub fn im2col(w: &Window, x: &[f32], cols: &mut [f32]) {
                 if iy < 0 || iy as usize >= w.in_h {
                     dst.fill(0.0);
                 } else if inside_x {
-                    dst.copy_from_slice(&x[(iy as usize * w.in_w + left as usize) * c..][..row_len]);
+                    copy_short(dst, &x[(iy as usize * w.in_w + left as usize) * c..][..row_len]);
                 } else {
                     for kx in 0..w.k_w {
                         let ix = left + kx as isize;
@@ -84,7 +98,7 @@ pub fn im2col(w: &Window, x: &[f32], cols: &mut [f32]) {
                         if ix < 0 || ix as usize >= w.in_w {
                             d.fill(0.0);
                         } else {
-                            d.copy_from_slice(&x[(iy as usize * w.in_w + ix as usize) * c..][..c]);
+                            copy_short(d, &x[(iy as usize * w.in_w + ix as usize) * c..][..c]);
                         }
                     }
                 }
