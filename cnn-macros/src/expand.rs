@@ -581,9 +581,8 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
             /// names the file and the tensor.
             pub fn load(path: impl ::std::convert::AsRef<::std::path::Path>) -> ::cnn::Result<Self> {
                 let file = ::cnn::__rt::TensorFile::open(path)?;
-                let mut net = Self::new(0);
-                net.params = file.params(Self::TENSORS, Self::TOTAL_PARAMS)?;
-                Ok(net)
+                let params = file.params(Self::TENSORS, Self::TOTAL_PARAMS)?;
+                Ok(#ident { params, engine: ::cnn::__rt::Engine::new(0) })
             }
         }
 

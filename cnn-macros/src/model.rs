@@ -115,6 +115,14 @@ impl Model {
                 }
                 (_, None) => {}
             }
+            if let (0, Some(shape)) = (index, input_shape) {
+                if shape::checked_len(&shape).is_none() {
+                    return Err(args.loc("input_shape").error(format!(
+                        "{name}: an input of {} is too large; cnn! supports up to 2^31 values per image",
+                        dims(&shape)
+                    )));
+                }
+            }
             let Some(input_3) = input_shape else {
                 return Err(first.loc.error(format!(
                     "{name}: the first layer needs `input_shape = (height, width, channels)`, \
@@ -177,11 +185,25 @@ impl Model {
                 }
                 "Activation" => (Op::Activation(args.activation("activation")?), input.clone()),
                 "Dropout" => (Op::Dropout(args.rate()?), input.clone()),
+                // The input's size was checked when the previous layer was built.
                 "Flatten" => (Op::Flatten, vec![input.iter().product()]),
                 _ => unreachable!("signature() only returns known classes"),
             };
+            let too_large = |what: String| {
+                call.loc.error(format!(
+                    "{name}: {what} is too large; cnn! supports up to 2^31 values per image and weights per layer"
+                ))
+            };
+            if shape::checked_len(&output).is_none() {
+                return Err(too_large(format!("the output, {}", dims(&output))));
+            }
+            if let Op::Conv2D { window: w, .. } = op {
+                if shape::checked_len(&[w.out_h, w.out_w, w.k_h, w.k_w, w.channels]).is_none() {
+                    return Err(too_large("the im2col matrix of one image".to_string()));
+                }
+            }
+            let params = params_of(&op).ok_or_else(|| too_large("the number of weights".to_string()))?;
             let tensors = tensors_of(&name, &op, &mut offset);
-            let params = params_of(&op);
             debug_assert_eq!(params, tensors.iter().map(|t| t.len).sum::<usize>());
             layers.push(Layer { params, type_name, name, class: sig.class, op, input, output, tensors });
         }
@@ -273,13 +295,13 @@ pub fn dims(shape: &[usize]) -> String {
     }
 }
 
-fn params_of(op: &Op) -> usize {
+fn params_of(op: &Op) -> Option<usize> {
     match *op {
         Op::Conv2D { window: w, filters, use_bias, .. } => {
             shape::conv2d_params((w.k_h, w.k_w), w.channels, filters, use_bias)
         }
         Op::Dense { inputs, units, use_bias, .. } => shape::dense_params(inputs, units, use_bias),
-        _ => 0,
+        _ => Some(0),
     }
 }
 

@@ -48,14 +48,27 @@ pub fn window_axis(input: usize, window: usize, stride: usize, padding: Padding)
     }
 }
 
+/// The most values one image's layer output, one layer's weights or one
+/// image's im2col patches may hold (2^31, 8 GiB of f32). Every size the
+/// macro computes goes through [`checked_len`] or the functions below, so
+/// a huge argument is a compile error, never an overflow.
+pub const LIMIT: usize = 1 << 31;
+
+/// The product of `dims`, if it is at most [`LIMIT`].
+pub fn checked_len(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= LIMIT)
+}
+
 /// Weights of a `Conv2D`: `kh * kw * in * filters`, plus one bias a filter.
-pub fn conv2d_params(kernel: (usize, usize), in_channels: usize, filters: usize, use_bias: bool) -> usize {
-    kernel.0 * kernel.1 * in_channels * filters + if use_bias { filters } else { 0 }
+pub fn conv2d_params(kernel: (usize, usize), in_channels: usize, filters: usize, use_bias: bool) -> Option<usize> {
+    let kernel = checked_len(&[kernel.0, kernel.1, in_channels, filters])?;
+    checked_len(&[kernel + if use_bias { filters } else { 0 }])
 }
 
 /// Weights of a `Dense`: `in * units`, plus one bias a unit.
-pub fn dense_params(inputs: usize, units: usize, use_bias: bool) -> usize {
-    inputs * units + if use_bias { units } else { 0 }
+pub fn dense_params(inputs: usize, units: usize, use_bias: bool) -> Option<usize> {
+    let kernel = checked_len(&[inputs, units])?;
+    checked_len(&[kernel + if use_bias { units } else { 0 }])
 }
 
 #[cfg(test)]
@@ -85,8 +98,9 @@ mod tests {
 
     #[test]
     fn seed_params() {
-        assert_eq!(conv2d_params((3, 3), 3, 32, true), 896);
-        assert_eq!(dense_params(2304, 512, true), 1_180_160);
-        assert_eq!(conv2d_params((3, 3), 6, 8, false), 432);
+        assert_eq!(conv2d_params((3, 3), 3, 32, true), Some(896));
+        assert_eq!(dense_params(2304, 512, true), Some(1_180_160));
+        assert_eq!(conv2d_params((3, 3), 6, 8, false), Some(432));
+        assert_eq!(dense_params(1 << 16, 1 << 16, false), None);
     }
 }

@@ -9,7 +9,10 @@ use proptest::prelude::*;
 fn arg_value() -> impl Strategy<Value = String> {
     prop_oneof![
         (-3i64..70).prop_map(|i| i.to_string()),
+        prop::sample::select(vec!["65536", "4294967295", "4294967296", "100000"]).prop_map(str::to_string),
         ((-1i64..6), (-1i64..6)).prop_map(|(a, b)| format!("({a}, {b})")),
+        Just("(4294967295, 4294967295)".to_string()),
+        Just("(4294967295, 4294967295, 4294967295)".to_string()),
         ((0i64..5), (0i64..5), (0i64..5)).prop_map(|(a, b, c)| format!("({a}, {b}, {c})")),
         prop::sample::select(vec![
             "\"same\"",
@@ -151,5 +154,21 @@ proptest! {
                 prop_assert!(e.to_string().contains("needs an input of at least"), "{}", e);
             }
         }
+    }
+}
+
+#[test]
+fn huge_sizes_are_errors_not_overflows() {
+    let max = u32::MAX;
+    for source in [
+        format!(
+            "struct Net {{ Conv2D({max}, ({max}, {max}), padding = \"same\", input_shape = ({max}, {max}, {max})) }}"
+        ),
+        format!("struct Net {{ Flatten(input_shape = ({max}, {max}, {max})), Dense({max}) }}"),
+        format!("struct Net {{ Conv2D(65536, (65536, 65536), padding = \"same\", input_shape = (8, 8, 65536)) }}"),
+        format!("struct Net {{ MaxPooling2D(input_shape = (65536, 65536, 65536)) }}"),
+    ] {
+        let err = run(&source).err().unwrap_or_else(|| panic!("accepted: {source}"));
+        assert!(err.to_string().contains("too large"), "{err}");
     }
 }
