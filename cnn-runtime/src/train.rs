@@ -144,9 +144,10 @@ pub fn fit<M: Train, O: Optimizer>(
     let mut images = vec![0.0; options.batch_size * M::INPUT_LEN];
     let mut labels = vec![0u8; options.batch_size];
     let terminal = std::io::stdout().is_terminal();
+    let epoch_lines = options.verbosity == Verbosity::Always || (options.verbosity == Verbosity::Auto && terminal);
     for epoch in history.epochs.len() + 1..=options.epochs {
         let start = Instant::now();
-        if options.verbosity == Verbosity::Always || (options.verbosity == Verbosity::Auto && terminal) {
+        if epoch_lines {
             println!("Epoch {epoch}/{}", options.epochs);
         }
         let bar = progress_bar(options, terminal, steps);
@@ -196,7 +197,7 @@ pub fn fit<M: Train, O: Optimizer>(
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        if options.verbosity == Verbosity::Always || (options.verbosity == Verbosity::Auto && terminal) {
+        if epoch_lines {
             println!("{}", keras_line(steps, train_seconds, &stats));
         }
         history.epochs.push(stats);

@@ -6,7 +6,7 @@
 
 use super::activation::{bias_activate, Activation};
 use super::gemm::{sgemm, MatRef};
-use super::window::{col2im, im2col, Window};
+use super::window::{col2im, patches, Window};
 
 /// A Conv2D layer's fixed shape, as the macro emits it.
 #[derive(Clone, Copy, Debug)]
@@ -47,12 +47,7 @@ pub fn conv2d_forward(
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];
         let yi = &mut y[i * out_len..][..out_len];
-        let patches: &[f32] = if w.is_pointwise() {
-            xi
-        } else {
-            im2col(w, xi, cols);
-            &cols[..p * k]
-        };
+        let patches = patches(w, xi, cols);
         sgemm(p, k, f, 1.0, MatRef::n(patches, k), MatRef::n(kernel, f), 0.0, yi, f);
     }
     bias_activate(act, &mut y[..n * out_len], bias, f);
@@ -81,12 +76,7 @@ pub fn conv2d_backward(
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];
         let dzi = &dz[i * out_len..][..out_len];
-        let patches: &[f32] = if w.is_pointwise() {
-            xi
-        } else {
-            im2col(w, xi, cols);
-            &cols[..p * k]
-        };
+        let patches = patches(w, xi, cols);
         let beta = if i == 0 { 0.0 } else { 1.0 };
         sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), beta, dkernel, f);
         if let Some(db) = dbias.as_deref_mut() {

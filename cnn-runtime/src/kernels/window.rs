@@ -107,6 +107,17 @@ pub fn im2col(w: &Window, x: &[f32], cols: &mut [f32]) {
     }
 }
 
+/// The patch matrix of image `x` (`positions x patch_len`): `x` itself for
+/// a pointwise window, else its im2col in `cols`.
+pub fn patches<'a>(w: &Window, x: &'a [f32], cols: &'a mut [f32]) -> &'a [f32] {
+    if w.is_pointwise() {
+        x
+    } else {
+        im2col(w, x, cols);
+        &cols[..w.positions() * w.patch_len()]
+    }
+}
+
 /// The adjoint of `im2col`: adds every patch row of `cols` back onto the
 /// image cells it came from (`dx` is added to, not overwritten).
 pub fn col2im(w: &Window, cols: &[f32], dx: &mut [f32]) {
