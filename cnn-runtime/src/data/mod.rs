@@ -19,9 +19,11 @@ pub struct Dataset {
 }
 
 /// The Keras example's `ImageDataGenerator(width_shift_range=0.1,
-/// height_shift_range=0.1, horizontal_flip=True)`: shifts of up to 10% of
-/// the height and width (whole pixels; edges repeated, as `fill_mode =
-/// "nearest"`), and a horizontal flip half of the time.
+/// height_shift_range=0.1, horizontal_flip=True)`: a shift drawn uniformly
+/// from ±10% of the height and of the width, in fractions of a pixel,
+/// sampled with bilinear interpolation and edges repeated (Keras's
+/// `apply_affine_transform` with `order=1`, `fill_mode="nearest"`), then a
+/// horizontal flip half of the time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Augment {
     pub shift: f32,
@@ -108,22 +110,43 @@ impl Dataset {
         }
     }
 
+    /// Keras's translation: output pixel (y, x) reads the input at
+    /// (y + dy, x + dx), interpolated between the four nearest pixels, with
+    /// coordinates outside the image clamped to its edge.
     fn augmented(&self, src: &[u8], out: &mut [f32], aug: Augment, rng: &mut Rng) {
         let [h, w, c] = self.shape;
-        let max_dy = (aug.shift * h as f32) as isize;
-        let max_dx = (aug.shift * w as f32) as isize;
-        let dy = rng.below(2 * max_dy as usize + 1) as isize - max_dy;
-        let dx = rng.below(2 * max_dx as usize + 1) as isize - max_dx;
+        let dy = (2.0 * rng.unit() - 1.0) * aug.shift * h as f32;
+        let dx = (2.0 * rng.unit() - 1.0) * aug.shift * w as f32;
         let flip = aug.flip && rng.below(2) == 1;
+        let px = |y: usize, x: usize, ch: usize| src[(y * w + x) * c + ch] as f32;
         for y in 0..h {
-            let sy = (y as isize - dy).clamp(0, h as isize - 1) as usize;
+            let r = Tap::new(y as f32 + dy, h);
             for x in 0..w {
-                let fx = if flip { w - 1 - x } else { x };
-                let sx = (fx as isize - dx).clamp(0, w as isize - 1) as usize;
-                let (o, s) = (&mut out[(y * w + x) * c..][..c], &src[(sy * w + sx) * c..][..c]);
-                o.iter_mut().zip(s).for_each(|(o, &s)| *o = s as f32 * (1.0 / 255.0));
+                // The flip comes after the shift, as in Keras's `apply_transform`.
+                let t = Tap::new((if flip { w - 1 - x } else { x }) as f32 + dx, w);
+                for ch in 0..c {
+                    let top = px(r.lo, t.lo, ch) * (1.0 - t.frac) + px(r.lo, t.hi, ch) * t.frac;
+                    let bottom = px(r.hi, t.lo, ch) * (1.0 - t.frac) + px(r.hi, t.hi, ch) * t.frac;
+                    out[(y * w + x) * c + ch] = (top * (1.0 - r.frac) + bottom * r.frac) * (1.0 / 255.0);
+                }
             }
         }
+    }
+}
+
+/// Where one output coordinate samples the input along an axis of length
+/// `len`: between `lo` and `hi`, `frac` of the way, clamped to the edge.
+struct Tap {
+    lo: usize,
+    hi: usize,
+    frac: f32,
+}
+
+impl Tap {
+    fn new(at: f32, len: usize) -> Self {
+        let at = at.clamp(0.0, (len - 1) as f32);
+        let lo = at.floor() as usize;
+        Tap { lo, hi: (lo + 1).min(len - 1), frac: at - lo as f32 }
     }
 }
 
@@ -142,23 +165,35 @@ mod tests {
     }
 
     #[test]
-    fn augmentation_shifts_and_flips_whole_pixels() {
-        // One 10x10 image whose pixel value is its column.
-        let image: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
-        let data = Dataset::new(image, vec![0], [10, 10, 1]).unwrap();
+    fn augmentation_shifts_by_fractions_of_a_pixel_and_flips() {
+        // A 10x10 image whose channel 0 is 20 * column and channel 1 is 20 * row:
+        // bilinear sampling of a ramp is exact, so every output pixel tells
+        // where it was read from.
+        let image: Vec<u8> = (0..100).flat_map(|i| [(i % 10 * 20) as u8, (i / 10 * 20) as u8]).collect();
+        let data = Dataset::new(image, vec![0], [10, 10, 2]).unwrap();
         let mut rng = Rng::new(3);
-        let (mut out, mut label) = (vec![0.0; 100], vec![0]);
-        let mut seen_flip = false;
-        for _ in 0..50 {
+        let (mut out, mut label) = (vec![0.0; 200], vec![0]);
+        let (mut flips, mut fractional) = (0, 0);
+        let ramp = |at: f32| 20.0 * at.clamp(0.0, 9.0) / 255.0;
+        for _ in 0..200 {
             data.fill_batch(&[0], &mut out, &mut label, Some((Augment::default(), &mut rng)));
-            let row: Vec<u8> = out[..10].iter().map(|v| (v * 255.0).round() as u8).collect();
-            // Every row is a shifted (by at most 1 pixel = 10%), maybe flipped, ramp.
-            let steps: Vec<i32> = row.windows(2).map(|w| w[1] as i32 - w[0] as i32).collect();
-            assert!(steps.iter().all(|s| s.abs() <= 1), "{row:?}");
-            seen_flip |= steps.iter().any(|&s| s < 0);
-            assert!(row.iter().all(|&v| v <= 9));
+            let at = |y: usize, x: usize, ch: usize| out[(y * 10 + x) * 2 + ch];
+            let flip = at(0, 0, 0) > at(0, 9, 0);
+            let dx = at(0, if flip { 4 } else { 5 }, 0) * 255.0 / 20.0 - 5.0;
+            let dy = at(5, 0, 1) * 255.0 / 20.0 - 5.0;
+            assert!(dx.abs() <= 1.0 + 1e-5 && dy.abs() <= 1.0 + 1e-5, "shifted by ({dy}, {dx}), over 10%");
+            for y in 0..10 {
+                for x in 0..10 {
+                    let sx = if flip { 9 - x } else { x } as f32 + dx;
+                    assert!((at(y, x, 0) - ramp(sx)).abs() < 1e-5, "({y}, {x}) of a shift by {dx}");
+                    assert!((at(y, x, 1) - ramp(y as f32 + dy)).abs() < 1e-5, "({y}, {x}) of a shift by {dy}");
+                }
+            }
+            flips += flip as usize;
+            fractional += (dx.fract().abs() > 0.01 && dx.fract().abs() < 0.99) as usize;
         }
-        assert!(seen_flip);
+        assert!((60..140).contains(&flips), "{flips} flips in 200");
+        assert!(fractional > 150, "only {fractional} of 200 shifts were fractional");
     }
 
     #[test]
