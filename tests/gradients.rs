@@ -39,6 +39,19 @@ cnn! {
     }
 }
 
+cnn! {
+    /// 3x3 stride-1 convs over 8 channels run as Winograd F(2x2, 3x3):
+    /// "same" over an odd height and "valid" to an odd width, so tiles
+    /// hang over both edges, behind an im2col conv over 2 channels.
+    struct WinogradNet {
+        Conv2D(8, 3, padding = "same", input_shape = (5, 6, 2)),
+        Conv2D(8, (3, 3), padding = "same", activation = "tanh"),
+        Conv2D(4, 3, activation = "relu"),
+        Flatten(),
+        Dense(3, activation = "softmax"),
+    }
+}
+
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect()
 }
@@ -92,6 +105,11 @@ fn dropout_masks_are_part_of_the_gradient() {
     // The step's mask is fixed (the step count does not move while only
     // gradients are taken), so finite differences see the same mask.
     check!(WindowNet, true);
+}
+
+#[test]
+fn winograd_convolutions_match_finite_differences() {
+    check!(WinogradNet, false);
 }
 
 #[test]

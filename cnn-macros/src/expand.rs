@@ -113,17 +113,15 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// Scratch for im2col, per image: the largest conv's patches.
-    fn cols_len(&self) -> usize {
-        self.model
-            .layers
-            .iter()
-            .filter_map(|l| match l.op {
-                Op::Conv2D { window: w, .. } => Some(w.out_h * w.out_w * w.k_h * w.k_w * w.channels),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0)
+    /// The scratch sizes, as a const expression the runtime evaluates:
+    /// which algorithm a conv runs with, and so what it needs, is the
+    /// runtime's decision.
+    fn scratch_len(&self) -> TokenStream {
+        let convs = self.model.layers.iter().filter_map(|l| match l.op {
+            Op::Conv2D { window: w, filters, .. } => Some(conv(&w, filters)),
+            _ => None,
+        });
+        quote!(::cnn::__rt::conv_scratch_len(&[#(#convs),*]))
     }
 
     /// The ping-pong gradient buffers hold any layer's input or output.
@@ -347,7 +345,7 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
 
     let field_names: Vec<&Ident> = plan.fields.iter().map(|(f, _)| f).collect();
     let field_lens = plan.fields.iter().map(|(_, l)| lit(*l));
-    let (cols_len, grad_len) = (lit(plan.cols_len()), lit(plan.grad_len()));
+    let (scratch_len, grad_len) = (plan.scratch_len(), lit(plan.grad_len()));
     let forward = plan.forward();
     let output_buf = plan.out.last().expect("at least one layer").get(len(output));
     let layer_outputs = model.layers.iter().enumerate().map(|(i, l)| {
@@ -443,12 +441,13 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
             type Workspace = #ws_ident;
 
             fn workspace(images: usize) -> #ws_ident {
+                const SCRATCH: (usize, usize) = #scratch_len;
                 #ws_ident {
                     #(#field_names: ::std::vec![0.0; images * #field_lens],)*
                     g0: ::std::vec![0.0; images * #grad_len],
                     g1: ::std::vec![0.0; images * #grad_len],
-                    cols: ::std::vec![0.0; #cols_len],
-                    dcols: ::std::vec![0.0; #cols_len],
+                    cols: ::std::vec![0.0; SCRATCH.0],
+                    dcols: ::std::vec![0.0; SCRATCH.1],
                 }
             }
 

@@ -28,7 +28,7 @@ pub mod __rt {
     pub use crate::checkpoint::{named_params, write, TensorFile};
     pub use crate::engine::{gradients, init_params, layer_outputs, predict, train_step, Engine, Spec, Train, CHUNK};
     pub use crate::kernels::activation::{activate, activation_backward, activation_forward, Activation};
-    pub use crate::kernels::conv::{conv2d_backward, conv2d_forward, Conv};
+    pub use crate::kernels::conv::{conv2d_backward, conv2d_forward, scratch_len as conv_scratch_len, Conv};
     pub use crate::kernels::dense::{dense_backward, dense_forward};
     pub use crate::kernels::dropout::{dropout_backward, dropout_forward, DropoutKey};
     pub use crate::kernels::gemm;

@@ -1,12 +1,20 @@
-//! Conv2D: im2col + one sgemm per image, NHWC in and out.
+//! Conv2D, NHWC in and out: Winograd F(2x2, 3x3) for 3x3 stride-1 kernels
+//! over enough channels (see `winograd`), im2col + one sgemm per image
+//! for the rest.
 //!
-//! Forward, per image: `cols [P, K] = im2col(x)`, `y [P, F] = cols * W [K, F] + b`,
+//! im2col forward, per image: `cols [P, K] = im2col(x)`, `y [P, F] = cols * W [K, F] + b`,
 //! where P = output positions, K = kh*kw*in (Keras's kernel order), F = filters.
 //! Backward: `dW += cols^T * dz`, `db += sum_P dz`, `dx = col2im(dz * W^T)`.
 
 use super::activation::{bias_activate, Activation};
 use super::gemm::{sgemm, MatRef};
 use super::window::{col2im, patches, Window};
+use super::winograd::Winograd;
+
+/// Below this many input channels, Winograd's 16 sgemms are too shallow
+/// (k = channels) to beat im2col's single deeper one: measured on the
+/// seed's first layer (3 channels) with `cargo bench --bench train_step`.
+const WINOGRAD_MIN_CHANNELS: usize = 8;
 
 /// A Conv2D layer's fixed shape, as the macro emits it.
 #[derive(Clone, Copy, Debug)]
@@ -19,13 +27,44 @@ impl Conv {
     pub const fn out_len(&self) -> usize {
         self.window.positions() * self.filters
     }
-    /// Scratch values one image's im2col needs.
+    /// The Winograd tiling this conv runs with, if any: the one place
+    /// that decides between the two algorithms.
+    pub const fn winograd(&self) -> Option<Winograd> {
+        if self.window.channels < WINOGRAD_MIN_CHANNELS {
+            return None;
+        }
+        Winograd::new(self.window, self.filters)
+    }
+    /// Scratch values the forward pass needs (`cols`).
     pub const fn cols_len(&self) -> usize {
-        self.window.positions() * self.window.patch_len()
+        match self.winograd() {
+            Some(w) => w.cols_len(),
+            None => self.window.positions() * self.window.patch_len(),
+        }
+    }
+    /// Scratch values the backward pass needs besides `cols` (`dcols`).
+    pub const fn dcols_len(&self) -> usize {
+        match self.winograd() {
+            Some(w) => w.dcols_len(),
+            None => self.window.positions() * self.window.patch_len(),
+        }
     }
     pub const fn kernel_len(&self) -> usize {
         self.window.patch_len() * self.filters
     }
+}
+
+/// The largest `cols` and `dcols` any of `convs` needs: the macro sizes a
+/// network's scratch with it, at compile time.
+pub const fn scratch_len(convs: &[Conv]) -> (usize, usize) {
+    let (mut cols, mut dcols, mut i) = (0, 0, 0);
+    while i < convs.len() {
+        let (c, d) = (convs[i].cols_len(), convs[i].dcols_len());
+        cols = if c > cols { c } else { cols };
+        dcols = if d > dcols { d } else { dcols };
+        i += 1;
+    }
+    (cols, dcols)
 }
 
 /// `y = act(conv(x) + b)` for `n` images.
@@ -44,6 +83,11 @@ pub fn conv2d_forward(
     let (p, k, in_len, out_len) = (w.positions(), w.patch_len(), w.in_len(), conv.out_len());
     assert!(kernel.len() == k * f && bias.is_none_or(|b| b.len() == f), "conv2d_forward: weights do not fit");
     assert!(x.len() >= n * in_len && y.len() >= n * out_len, "conv2d_forward: batch buffers too short");
+    if let Some(wg) = conv.winograd() {
+        wg.forward(kernel, x, y, n, cols);
+        bias_activate(act, &mut y[..n * out_len], bias, f);
+        return;
+    }
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];
         let yi = &mut y[i * out_len..][..out_len];
@@ -64,7 +108,7 @@ pub fn conv2d_backward(
     dz: &[f32],
     mut dx: Option<&mut [f32]>,
     dkernel: &mut [f32],
-    mut dbias: Option<&mut [f32]>,
+    dbias: Option<&mut [f32]>,
     n: usize,
     cols: &mut [f32],
     dcols: &mut [f32],
@@ -73,20 +117,23 @@ pub fn conv2d_backward(
     let (p, k, in_len, out_len) = (w.positions(), w.patch_len(), w.in_len(), conv.out_len());
     assert!(kernel.len() == k * f && dkernel.len() == k * f, "conv2d_backward: weights do not fit");
     assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "conv2d_backward: batch buffers too short");
+    if let Some(db) = dbias {
+        assert!(db.len() == f, "conv2d_backward: bias gradient does not fit");
+        db.fill(0.0);
+        for row in dz[..n * out_len].chunks_exact(f) {
+            db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+        }
+    }
+    if let Some(wg) = conv.winograd() {
+        wg.backward(kernel, x, dz, dx, dkernel, n, cols, dcols);
+        return;
+    }
+    dkernel.fill(0.0);
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];
         let dzi = &dz[i * out_len..][..out_len];
         let patches = patches(w, xi, cols);
-        let beta = if i == 0 { 0.0 } else { 1.0 };
-        sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), beta, dkernel, f);
-        if let Some(db) = dbias.as_deref_mut() {
-            if i == 0 {
-                db.fill(0.0);
-            }
-            for row in dzi.chunks_exact(f) {
-                db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
-            }
-        }
+        sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), 1.0, dkernel, f);
         if let Some(dx) = dx.as_deref_mut() {
             let dxi = &mut dx[i * in_len..][..in_len];
             if w.is_pointwise() {

@@ -8,4 +8,6 @@ pub mod dropout;
 pub mod gemm;
 pub mod loss;
 pub mod pool;
+pub mod simd;
 pub mod window;
+pub mod winograd;

@@ -1,0 +1,595 @@
+//! Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2015) for 3x3,
+//! stride-1 convolutions, the three that dominate the seed network's step.
+//!
+//! Each 2x2 block of outputs (a tile) reads a 4x4 block of the input. Per
+//! tile, `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`: the elementwise product, summed
+//! over input channels, becomes 16 sgemms of `tiles x channels` by
+//! `channels x filters`, with 16 multiplies per tile and channel pair where
+//! im2col needs 36. The backward pass is the exact adjoint of that linear
+//! map, sharing the transformed output gradient `dM = A dY Aᵀ`:
+//! `dU = Vᵀ dM` gives the kernel gradient `Gᵀ dU G`, and `dV = dM Uᵀ` gives
+//! the input gradient `B dV Bᵀ`, added back over overlapping tiles.
+//!
+//! Layouts: 16 planes, one per element of the 4x4 transform: `U` of
+//! `channels x filters`, `V` and `dV` of `tiles x channels`, `M` and `dM`
+//! of `tiles x filters`, each plane contiguous for its sgemm (a strided
+//! plane made sgemm's packing measurably slower). The transforms work on
+//! whole channel vectors (NHWC keeps them contiguous), in blocks of 8 lanes.
+
+use super::gemm::{sgemm, MatRef};
+use super::simd::vectorized;
+use super::window::Window;
+
+/// `G`, the kernel transform (4x3).
+const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+
+/// Channels per block in the transforms: one AVX2 register.
+const LANES: usize = 8;
+
+/// A 3x3, stride-1 convolution cut into 2x2 output tiles.
+#[derive(Clone, Copy, Debug)]
+pub struct Winograd {
+    window: Window,
+    filters: usize,
+    tiles_h: usize,
+    tiles_w: usize,
+}
+
+impl Winograd {
+    /// The tiling of `window`, or `None` unless it is 3x3 with stride 1.
+    pub const fn new(window: Window, filters: usize) -> Option<Self> {
+        if window.k_h != 3 || window.k_w != 3 || window.s_h != 1 || window.s_w != 1 {
+            return None;
+        }
+        Some(Winograd { window, filters, tiles_h: window.out_h.div_ceil(2), tiles_w: window.out_w.div_ceil(2) })
+    }
+
+    const fn tiles(&self) -> usize {
+        self.tiles_h * self.tiles_w
+    }
+
+    /// The widest channel vector a transform handles.
+    const fn width(&self) -> usize {
+        if self.window.channels > self.filters {
+            self.window.channels
+        } else {
+            self.filters
+        }
+    }
+
+    /// Scratch `forward` and `backward` take as `cols`: U, V, M (or dM) and
+    /// a vector of zeros.
+    pub const fn cols_len(&self) -> usize {
+        let (c, f, t) = (self.window.channels, self.filters, self.tiles());
+        16 * (c * f + t * c + t * f) + self.width()
+    }
+
+    /// Scratch `backward` takes as `dcols`: dU and dV.
+    pub const fn dcols_len(&self) -> usize {
+        let (c, f, t) = (self.window.channels, self.filters, self.tiles());
+        16 * (c * f + t * c)
+    }
+
+    /// Splits `cols` into U, V, M and a vector of zeros.
+    fn split<'a>(&self, cols: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32], &'a mut [f32], &'a [f32]) {
+        let (c, f, t, wd) = (self.window.channels, self.filters, self.tiles(), self.width());
+        assert!(cols.len() >= self.cols_len(), "winograd: scratch too short");
+        let (u, rest) = cols.split_at_mut(16 * c * f);
+        let (v, rest) = rest.split_at_mut(16 * t * c);
+        let (m, rest) = rest.split_at_mut(16 * t * f);
+        let zeros = &mut rest[..wd];
+        zeros.fill(0.0);
+        (u, v, m, zeros)
+    }
+
+    /// `y = conv(x)` (no bias) for `n` images; `y` is overwritten.
+    pub fn forward(&self, kernel: &[f32], x: &[f32], y: &mut [f32], n: usize, cols: &mut [f32]) {
+        let w = &self.window;
+        let (c, f, t) = (w.channels, self.filters, self.tiles());
+        let (in_len, out_len) = (w.in_len(), w.positions() * f);
+        assert!(x.len() >= n * in_len && y.len() >= n * out_len, "winograd forward: batch buffers too short");
+        let (u, v, m, zeros) = self.split(cols);
+        self.transform_kernel(kernel, u);
+        for i in 0..n {
+            vectorized(
+                #[inline(always)]
+                || self.transform_input(&x[i * in_len..][..in_len], v, zeros),
+            );
+            for xi in 0..16 {
+                let up = &u[xi * c * f..][..c * f];
+                let (vp, mp) = (&v[xi * t * c..][..t * c], &mut m[xi * t * f..][..t * f]);
+                sgemm(t, c, f, 1.0, MatRef::n(vp, c), MatRef::n(up, f), 0.0, mp, f);
+            }
+            vectorized(
+                #[inline(always)]
+                || self.transform_output(m, &mut y[i * out_len..][..out_len]),
+            );
+        }
+    }
+
+    /// The kernel gradient (overwritten) and, if asked for, the input
+    /// gradient (overwritten) of `n` images, from `dz`, the gradient at the
+    /// convolution's output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        kernel: &[f32],
+        x: &[f32],
+        dz: &[f32],
+        mut dx: Option<&mut [f32]>,
+        dkernel: &mut [f32],
+        n: usize,
+        cols: &mut [f32],
+        dcols: &mut [f32],
+    ) {
+        let w = &self.window;
+        let (c, f, t) = (w.channels, self.filters, self.tiles());
+        let (in_len, out_len) = (w.in_len(), w.positions() * f);
+        assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "winograd backward: batch buffers too short");
+        assert!(dcols.len() >= self.dcols_len(), "winograd backward: scratch too short");
+        let (u, v, dm, zeros) = self.split(cols);
+        let (du, dv) = dcols.split_at_mut(16 * c * f);
+        self.transform_kernel(kernel, u);
+        du.fill(0.0);
+        for i in 0..n {
+            vectorized(
+                #[inline(always)]
+                || {
+                    self.transform_input(&x[i * in_len..][..in_len], v, zeros);
+                    self.transform_output_grad(&dz[i * out_len..][..out_len], dm, zeros);
+                },
+            );
+            for xi in 0..16 {
+                let (vp, dmp) = (MatRef::t(&v[xi * t * c..][..t * c], c), MatRef::n(&dm[xi * t * f..][..t * f], f));
+                sgemm(c, t, f, 1.0, vp, dmp, 1.0, &mut du[xi * c * f..][..c * f], f);
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                for xi in 0..16 {
+                    let (dmp, up) = (MatRef::n(&dm[xi * t * f..][..t * f], f), MatRef::t(&u[xi * c * f..][..c * f], f));
+                    sgemm(t, f, c, 1.0, dmp, up, 0.0, &mut dv[xi * t * c..][..t * c], c);
+                }
+                let dxi = &mut dx[i * in_len..][..in_len];
+                dxi.fill(0.0);
+                vectorized(
+                    #[inline(always)]
+                    || self.scatter_input_grad(dv, dxi),
+                );
+            }
+        }
+        self.kernel_grad(du, dkernel);
+    }
+
+    /// `U = G g Gᵀ` for every (channel, filter) pair; `kernel` is Keras's
+    /// `[3][3][channels][filters]`.
+    fn transform_kernel(&self, kernel: &[f32], u: &mut [f32]) {
+        let cf = self.window.channels * self.filters;
+        assert!(kernel.len() == 9 * cf && u.len() >= 16 * cf, "winograd: kernel does not fit");
+        let g: [&[f32]; 9] = std::array::from_fn(|k| &kernel[k * cf..][..cf]);
+        let mut planes = u.chunks_exact_mut(cf);
+        let out: [&mut [f32]; 16] = std::array::from_fn(|_| planes.next().expect("16 planes"));
+        for e in 0..cf {
+            let mut gt = [[0.0f32; 3]; 4];
+            for (i, row) in G.iter().enumerate() {
+                for b in 0..3 {
+                    gt[i][b] = row[0] * g[b][e] + row[1] * g[3 + b][e] + row[2] * g[6 + b][e];
+                }
+            }
+            for i in 0..4 {
+                for (j, row) in G.iter().enumerate() {
+                    out[i * 4 + j][e] = row[0] * gt[i][0] + row[1] * gt[i][1] + row[2] * gt[i][2];
+                }
+            }
+        }
+    }
+
+    /// `dkernel = Gᵀ dU G`, the adjoint of `transform_kernel`.
+    fn kernel_grad(&self, du: &[f32], dkernel: &mut [f32]) {
+        let cf = self.window.channels * self.filters;
+        assert!(dkernel.len() == 9 * cf && du.len() >= 16 * cf, "winograd: kernel gradient does not fit");
+        let d: [&[f32]; 16] = std::array::from_fn(|k| &du[k * cf..][..cf]);
+        let mut taps = dkernel.chunks_exact_mut(cf);
+        let out: [&mut [f32]; 9] = std::array::from_fn(|_| taps.next().expect("9 taps"));
+        for e in 0..cf {
+            // Gᵀ over the rows: 3x4.
+            let mut gd = [[0.0f32; 4]; 3];
+            for (a, row) in gd.iter_mut().enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = G[0][a] * d[j][e] + G[1][a] * d[4 + j][e] + G[2][a] * d[8 + j][e] + G[3][a] * d[12 + j][e];
+                }
+            }
+            for (a, row) in gd.iter().enumerate() {
+                for b in 0..3 {
+                    out[a * 3 + b][e] = row[0] * G[0][b] + row[1] * G[1][b] + row[2] * G[2][b] + row[3] * G[3][b];
+                }
+            }
+        }
+    }
+
+    /// `V = Bᵀ d B` for every tile of one image.
+    #[inline(always)]
+    fn transform_input(&self, x: &[f32], v: &mut [f32], zeros: &[f32]) {
+        let (w, t) = (&self.window, self.tiles());
+        let c = w.channels;
+        let mut planes = planes_mut(v, t * c);
+        for tile in 0..t {
+            let (top, left) = self.tile_origin(tile);
+            let mut d: [&[f32]; 16] = [&[]; 16];
+            for (k, d) in d.iter_mut().enumerate() {
+                *d = cell(x, zeros, w, top + (k / 4) as isize, left + (k % 4) as isize);
+            }
+            run::<InputTransform, 16, 16, false>(c, d, at_tile(&mut planes, tile, c));
+        }
+    }
+
+    /// `y = Aᵀ M A` for every tile of one image, keeping the outputs that
+    /// lie inside it (a tile at an odd edge has one row or column to spare).
+    #[inline(always)]
+    fn transform_output(&self, m: &[f32], y: &mut [f32]) {
+        let (w, f, t) = (&self.window, self.filters, self.tiles());
+        let out = Window { channels: f, in_h: w.out_h, in_w: w.out_w, ..*w };
+        for tile in 0..t {
+            let (oy, ox) = (tile / self.tiles_w * 2, tile % self.tiles_w * 2);
+            let [[p0, p1], [p2, p3]] = cells_mut::<2, 2>(y, &out, oy as isize, ox as isize);
+            let ins = planes_at(m, t, tile, f);
+            run::<OutputTransform, 16, 4, false>(f, ins, [p0, p1, p2, p3]);
+        }
+    }
+
+    /// `dM = A dY Aᵀ` for every tile of one image (the adjoint of
+    /// `transform_output`; outputs past the edge have no gradient).
+    #[inline(always)]
+    fn transform_output_grad(&self, dz: &[f32], dm: &mut [f32], zeros: &[f32]) {
+        let (w, f, t) = (&self.window, self.filters, self.tiles());
+        let out = Window { channels: f, in_h: w.out_h, in_w: w.out_w, ..*w };
+        let mut planes = planes_mut(dm, t * f);
+        for tile in 0..t {
+            let (oy, ox) = ((tile / self.tiles_w * 2) as isize, (tile % self.tiles_w * 2) as isize);
+            let mut g: [&[f32]; 4] = [&[]; 4];
+            for (k, g) in g.iter_mut().enumerate() {
+                *g = cell(dz, zeros, &out, oy + (k / 2) as isize, ox + (k % 2) as isize);
+            }
+            run::<OutputGrad, 4, 16, false>(f, g, at_tile(&mut planes, tile, f));
+        }
+    }
+
+    /// `dx += B dV Bᵀ` for every tile of one image (the adjoint of
+    /// `transform_input`; cells in the padding are dropped).
+    #[inline(always)]
+    fn scatter_input_grad(&self, dv: &[f32], dx: &mut [f32]) {
+        let (w, t) = (&self.window, self.tiles());
+        let c = w.channels;
+        for tile in 0..t {
+            let (top, left) = self.tile_origin(tile);
+            let mut cells = cells_mut::<4, 4>(dx, w, top, left).into_iter().flatten();
+            let mut outs: [Option<&mut [f32]>; 16] = [const { None }; 16];
+            for (o, cell) in outs.iter_mut().zip(&mut cells) {
+                *o = cell;
+            }
+            let ins = planes_at(dv, t, tile, c);
+            run::<InputGrad, 16, 16, true>(c, ins, outs);
+        }
+    }
+
+    /// The input cell under the top-left corner of `tile`'s 4x4 window.
+    fn tile_origin(&self, tile: usize) -> (isize, isize) {
+        let (ty, tx) = (tile / self.tiles_w, tile % self.tiles_w);
+        ((2 * ty) as isize - self.window.pad_top as isize, (2 * tx) as isize - self.window.pad_left as isize)
+    }
+}
+
+/// The channel vector of cell (y, x) of an `in_h x in_w` image, or zeros
+/// outside it.
+#[inline(always)]
+fn cell<'a>(img: &'a [f32], zeros: &'a [f32], w: &Window, y: isize, x: isize) -> &'a [f32] {
+    let c = w.channels;
+    if y < 0 || x < 0 || y as usize >= w.in_h || x as usize >= w.in_w {
+        &zeros[..c]
+    } else {
+        &img[(y as usize * w.in_w + x as usize) * c..][..c]
+    }
+}
+
+/// The `R x S` cells of an `in_h x in_w` image from (top, left), each
+/// `None` where it falls outside the image.
+#[inline(always)]
+fn cells_mut<'a, const R: usize, const S: usize>(
+    img: &'a mut [f32],
+    w: &Window,
+    top: isize,
+    left: isize,
+) -> [[Option<&'a mut [f32]>; S]; R] {
+    let mut out: [[Option<&mut [f32]>; S]; R] = [const { [const { None }; S] }; R];
+    let rows = img[..w.in_h * w.in_w * w.channels].chunks_exact_mut(w.in_w * w.channels);
+    for (iy, row) in rows.enumerate().skip(top.max(0) as usize).take(R) {
+        let a = (iy as isize - top) as usize;
+        for (ix, px) in row.chunks_exact_mut(w.channels).enumerate().skip(left.max(0) as usize).take(S) {
+            let b = (ix as isize - left) as usize;
+            if a < R && b < S {
+                out[a][b] = Some(px);
+            }
+        }
+    }
+    out
+}
+
+/// Tile `tile`'s vector of `len` values in each of the 16 planes.
+#[inline(always)]
+fn at_tile<'a>(planes: &'a mut [&mut [f32]; 16], tile: usize, len: usize) -> [Option<&'a mut [f32]>; 16] {
+    let mut out: [Option<&mut [f32]>; 16] = [const { None }; 16];
+    for (o, p) in out.iter_mut().zip(planes.iter_mut()) {
+        *o = Some(&mut p[tile * len..][..len]);
+    }
+    out
+}
+
+/// Tile `tile`'s vector of `len` values in each of the 16 planes of
+/// `tiles x len` in `buf`.
+#[inline(always)]
+fn planes_at(buf: &[f32], tiles: usize, tile: usize, len: usize) -> [&[f32]; 16] {
+    let mut out: [&[f32]; 16] = [&[]; 16];
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = &buf[(k * tiles + tile) * len..][..len];
+    }
+    out
+}
+
+/// The 16 planes of `len` values at the start of `buf`.
+#[inline(always)]
+fn planes_mut(buf: &mut [f32], len: usize) -> [&mut [f32]; 16] {
+    let mut planes = buf.chunks_exact_mut(len);
+    std::array::from_fn(|_| planes.next().expect("16 planes"))
+}
+
+/// One tile's transform, from `I` vectors of channels to `O`, per lane.
+trait Tile<const I: usize, const O: usize> {
+    fn apply<const W: usize>(x: [[f32; W]; I]) -> [[f32; W]; O];
+}
+
+/// `outs = T(ins)` (or `outs += T(ins)` with `ADD`) over vectors of `len`
+/// channels, `LANES` at a time, the rest one by one; a `None` output is
+/// skipped.
+#[inline(always)]
+fn run<T: Tile<I, O>, const I: usize, const O: usize, const ADD: bool>(
+    len: usize,
+    ins: [&[f32]; I],
+    mut outs: [Option<&mut [f32]>; O],
+) {
+    #[inline(always)]
+    fn step<T: Tile<I, O>, const I: usize, const O: usize, const ADD: bool, const W: usize>(
+        at: usize,
+        ins: &[&[f32]; I],
+        outs: &mut [Option<&mut [f32]>; O],
+    ) {
+        let mut x = [[0.0; W]; I];
+        for (x, input) in x.iter_mut().zip(ins) {
+            x.copy_from_slice(&input[at..at + W]);
+        }
+        for (out, y) in outs.iter_mut().zip(T::apply(x)) {
+            if let Some(out) = out {
+                let out = &mut out[at..at + W];
+                if ADD {
+                    out.iter_mut().zip(y).for_each(|(o, y)| *o += y);
+                } else {
+                    out.copy_from_slice(&y);
+                }
+            }
+        }
+    }
+    let mut at = 0;
+    while at + LANES <= len {
+        step::<T, I, O, ADD, LANES>(at, &ins, &mut outs);
+        at += LANES;
+    }
+    while at < len {
+        step::<T, I, O, ADD, 1>(at, &ins, &mut outs);
+        at += 1;
+    }
+}
+
+type Lane<const W: usize> = [f32; W];
+
+#[inline(always)]
+fn add<const W: usize>(a: Lane<W>, b: Lane<W>) -> Lane<W> {
+    let mut a = a;
+    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+    a
+}
+#[inline(always)]
+fn sub<const W: usize>(a: Lane<W>, b: Lane<W>) -> Lane<W> {
+    let mut a = a;
+    a.iter_mut().zip(b).for_each(|(a, b)| *a -= b);
+    a
+}
+#[inline(always)]
+fn neg<const W: usize>(a: Lane<W>) -> Lane<W> {
+    let mut a = a;
+    a.iter_mut().for_each(|a| *a = -*a);
+    a
+}
+
+/// `Bᵀ d` along one axis.
+#[inline(always)]
+fn bt4<const W: usize>([d0, d1, d2, d3]: [Lane<W>; 4]) -> [Lane<W>; 4] {
+    [sub(d0, d2), add(d1, d2), sub(d2, d1), sub(d1, d3)]
+}
+/// `B v`, the adjoint of `bt4`.
+#[inline(always)]
+fn b4<const W: usize>([v0, v1, v2, v3]: [Lane<W>; 4]) -> [Lane<W>; 4] {
+    [v0, add(sub(v1, v2), v3), add(sub(v1, v0), v2), neg(v3)]
+}
+/// `Aᵀ m` along one axis.
+#[inline(always)]
+fn at4<const W: usize>([m0, m1, m2, m3]: [Lane<W>; 4]) -> [Lane<W>; 2] {
+    [add(add(m0, m1), m2), sub(sub(m1, m2), m3)]
+}
+/// `A g`, the adjoint of `at4`.
+#[inline(always)]
+fn a2<const W: usize>([g0, g1]: [Lane<W>; 2]) -> [Lane<W>; 4] {
+    [g0, add(g0, g1), sub(g0, g1), neg(g1)]
+}
+
+/// `Bᵀ d B`: 4x4 in, 4x4 out, row-major.
+struct InputTransform;
+impl Tile<16, 16> for InputTransform {
+    #[inline(always)]
+    fn apply<const W: usize>(d: [Lane<W>; 16]) -> [Lane<W>; 16] {
+        let mut t = [[0.0; W]; 16];
+        for b in 0..4 {
+            for (i, v) in bt4([d[b], d[4 + b], d[8 + b], d[12 + b]]).into_iter().enumerate() {
+                t[i * 4 + b] = v;
+            }
+        }
+        let mut v = [[0.0; W]; 16];
+        for i in 0..4 {
+            let row = bt4([t[i * 4], t[i * 4 + 1], t[i * 4 + 2], t[i * 4 + 3]]);
+            v[i * 4..i * 4 + 4].copy_from_slice(&row);
+        }
+        v
+    }
+}
+
+/// `Aᵀ m A`: 4x4 in, 2x2 out.
+struct OutputTransform;
+impl Tile<16, 4> for OutputTransform {
+    #[inline(always)]
+    fn apply<const W: usize>(m: [Lane<W>; 16]) -> [Lane<W>; 4] {
+        let mut t = [[0.0; W]; 8];
+        for j in 0..4 {
+            let [r0, r1] = at4([m[j], m[4 + j], m[8 + j], m[12 + j]]);
+            (t[j], t[4 + j]) = (r0, r1);
+        }
+        let [y0, y1] = at4([t[0], t[1], t[2], t[3]]);
+        let [y2, y3] = at4([t[4], t[5], t[6], t[7]]);
+        [y0, y1, y2, y3]
+    }
+}
+
+/// `A g Aᵀ`: 2x2 in, 4x4 out.
+struct OutputGrad;
+impl Tile<4, 16> for OutputGrad {
+    #[inline(always)]
+    fn apply<const W: usize>(g: [Lane<W>; 4]) -> [Lane<W>; 16] {
+        let (c0, c1) = (a2([g[0], g[2]]), a2([g[1], g[3]]));
+        let mut dm = [[0.0; W]; 16];
+        for i in 0..4 {
+            dm[i * 4..i * 4 + 4].copy_from_slice(&a2([c0[i], c1[i]]));
+        }
+        dm
+    }
+}
+
+/// `B v Bᵀ`: 4x4 in, 4x4 out.
+struct InputGrad;
+impl Tile<16, 16> for InputGrad {
+    #[inline(always)]
+    fn apply<const W: usize>(v: [Lane<W>; 16]) -> [Lane<W>; 16] {
+        let mut t = [[[0.0; W]; 4]; 4];
+        for (i, row) in t.iter_mut().enumerate() {
+            *row = b4([v[i * 4], v[i * 4 + 1], v[i * 4 + 2], v[i * 4 + 3]]);
+        }
+        let mut dx = [[0.0; W]; 16];
+        for b in 0..4 {
+            for (a, col) in b4([t[0][b], t[1][b], t[2][b], t[3][b]]).into_iter().enumerate() {
+                dx[a * 4 + b] = col;
+            }
+        }
+        dx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::window::{col2im, im2col};
+    use crate::rng::Rng;
+
+    /// A 3x3 stride-1 window over `h x w x c` with Keras's padding.
+    fn window(h: usize, w: usize, c: usize, same: bool) -> Window {
+        let (pad, out_h, out_w) = if same { (1, h, w) } else { (0, h - 2, w - 2) };
+        Window {
+            in_h: h,
+            in_w: w,
+            channels: c,
+            k_h: 3,
+            k_w: 3,
+            s_h: 1,
+            s_w: 1,
+            pad_top: pad,
+            pad_left: pad,
+            out_h,
+            out_w,
+        }
+    }
+
+    fn random(len: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..len).map(|_| rng.unit() * 2.0 - 1.0).collect()
+    }
+
+    fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what}[{i}]: {g} vs {w}");
+        }
+    }
+
+    /// Forward, kernel gradient and input gradient agree with im2col's on
+    /// even and odd sizes, "valid" and "same", several images at once.
+    #[test]
+    fn agrees_with_im2col() {
+        let mut rng = Rng::new(7);
+        for &(h, w, c, f, same) in &[
+            (8, 8, 3, 4, false),
+            (7, 9, 5, 2, true),
+            (6, 5, 16, 8, false),
+            (5, 5, 4, 3, true),
+            (3, 3, 2, 2, false),
+            (6, 7, 20, 11, true),
+        ] {
+            let (win, n) = (window(h, w, c, same), 3);
+            let wg = Winograd::new(win, f).unwrap();
+            let (p, k) = (win.positions(), win.patch_len());
+            let kernel = random(k * f, &mut rng);
+            let x = random(n * win.in_len(), &mut rng);
+            let dz = random(n * p * f, &mut rng);
+            let (mut cols, mut dcols) = (vec![f32::NAN; wg.cols_len()], vec![f32::NAN; wg.dcols_len()]);
+
+            let mut y = vec![f32::NAN; n * p * f];
+            wg.forward(&kernel, &x, &mut y, n, &mut cols);
+            let (mut dx, mut dkernel) = (vec![f32::NAN; x.len()], vec![f32::NAN; kernel.len()]);
+            wg.backward(&kernel, &x, &dz, Some(&mut dx), &mut dkernel, n, &mut cols, &mut dcols);
+
+            let (mut want_y, mut want_dx, mut want_dk) = (vec![0.0; y.len()], vec![0.0; x.len()], vec![0.0; k * f]);
+            let mut patches = vec![0.0; p * k];
+            for i in 0..n {
+                let xi = &x[i * win.in_len()..][..win.in_len()];
+                let dzi = &dz[i * p * f..][..p * f];
+                im2col(&win, xi, &mut patches);
+                for q in 0..p {
+                    for o in 0..f {
+                        want_y[(i * p + q) * f + o] = (0..k).map(|e| patches[q * k + e] * kernel[e * f + o]).sum();
+                    }
+                }
+                for e in 0..k {
+                    for o in 0..f {
+                        want_dk[e * f + o] += (0..p).map(|q| patches[q * k + e] * dzi[q * f + o]).sum::<f32>();
+                    }
+                }
+                let dcols: Vec<f32> =
+                    (0..p * k).map(|qe| (0..f).map(|o| dzi[qe / k * f + o] * kernel[qe % k * f + o]).sum()).collect();
+                col2im(&win, &dcols, &mut want_dx[i * win.in_len()..][..win.in_len()]);
+            }
+            let case = format!("{h}x{w}x{c} -> {f}, same {same}");
+            assert_close(&format!("y of {case}"), &y, &want_y);
+            assert_close(&format!("dkernel of {case}"), &dkernel, &want_dk);
+            assert_close(&format!("dx of {case}"), &dx, &want_dx);
+        }
+    }
+
+    #[test]
+    fn only_3x3_stride_1() {
+        let w = window(8, 8, 4, true);
+        assert!(Winograd::new(w, 4).is_some());
+        assert!(Winograd::new(Window { s_h: 2, ..w }, 4).is_none());
+        assert!(Winograd::new(Window { k_w: 5, ..w }, 4).is_none());
+    }
+}
