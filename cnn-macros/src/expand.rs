@@ -553,7 +553,7 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
 
             /// [`Self::predict`], with bad input as an error.
             pub fn try_predict(&self, images: &[f32]) -> ::cnn::Result<::std::vec::Vec<f32>> {
-                ::cnn::__rt::predict::<Self>(&self.params, images)
+                ::cnn::__rt::predict::<Self>(&self.params, &self.engine, images)
             }
 
             /// Keras's `model.evaluate`: mean loss and accuracy on `data`.

@@ -11,6 +11,7 @@ use crate::kernels::loss::count_correct;
 use crate::optim::Optimizer;
 use crate::rng::{hash2, Rng};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Images per chunk: the unit of parallel work and of gradient reduction.
 pub const CHUNK: usize = 16;
@@ -76,6 +77,10 @@ struct Chunk<W> {
 pub struct Engine<W> {
     chunks: Vec<Chunk<W>>,
     grads: Vec<f32>,
+    /// Workspaces for inference, which runs on `&self`: taken by a rayon
+    /// task and put back when it ends, so `predict` and `evaluate` stop
+    /// allocating and zeroing megabytes per call.
+    spare: Mutex<Vec<W>>,
     /// Training steps taken; with the seed, it keys the dropout masks.
     pub step: u64,
     pub seed: u64,
@@ -91,6 +96,7 @@ impl<W> Engine<W> {
         Engine {
             chunks: Vec::new(),
             grads: Vec::new(),
+            spare: Mutex::new(Vec::new()),
             step: 0,
             seed: hash2(seed, 0x64726f70),
             dropout: true,
@@ -111,6 +117,7 @@ impl<W> Clone for Engine<W> {
         Engine {
             chunks: Vec::new(),
             grads: Vec::new(),
+            spare: Mutex::new(Vec::new()),
             step: self.step,
             seed: self.seed,
             dropout: self.dropout,
@@ -174,13 +181,37 @@ fn check_batch<M: Spec>(images: &[f32], labels: &[u8]) -> Result<usize> {
     Ok(n)
 }
 
-/// Inference on any number of images, in parallel chunks.
-pub fn predict<M: Spec>(params: &[f32], images: &[f32]) -> Result<Vec<f32>> {
+/// A workspace borrowed from an engine's spares, returned when dropped.
+struct Spare<'a, M: Spec> {
+    ws: Option<M::Workspace>,
+    home: &'a Mutex<Vec<M::Workspace>>,
+}
+
+impl<'a, M: Spec> Spare<'a, M> {
+    fn take(home: &'a Mutex<Vec<M::Workspace>>) -> Self {
+        // A panic elsewhere cannot leave the list of spares half-updated.
+        let ws = home.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| M::workspace(CHUNK));
+        Spare { ws: Some(ws), home }
+    }
+}
+
+impl<M: Spec> Drop for Spare<'_, M> {
+    fn drop(&mut self) {
+        if let Some(ws) = self.ws.take() {
+            self.home.lock().unwrap_or_else(|e| e.into_inner()).push(ws);
+        }
+    }
+}
+
+/// Inference on any number of images, in parallel chunks, on the engine's
+/// spare workspaces.
+pub fn predict<M: Spec>(params: &[f32], engine: &Engine<M::Workspace>, images: &[f32]) -> Result<Vec<f32>> {
     let n = check_images::<M>(images)?;
     let mut out = vec![0.0; n * M::OUTPUT_LEN];
     out.par_chunks_mut(CHUNK * M::OUTPUT_LEN).zip(images.par_chunks(CHUNK * M::INPUT_LEN)).for_each_init(
-        || M::workspace(CHUNK),
-        |ws, (out, x)| {
+        || Spare::<M>::take(&engine.spare),
+        |spare, (out, x)| {
+            let ws = spare.ws.as_mut().expect("held until dropped");
             let m = x.len() / M::INPUT_LEN;
             M::forward(params, ws, x, m, None);
             out.copy_from_slice(M::output(ws, m));

@@ -102,7 +102,7 @@ pub fn evaluate<M: Spec>(net: &M, data: &Dataset, batch_size: usize) -> Result<E
     for indices in all.chunks(batch_size) {
         let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
         data.fill_batch(indices, x, y, None);
-        let probs = engine::predict::<M>(net.params(), x)?;
+        let probs = engine::predict::<M>(net.params(), net.engine(), x)?;
         loss += cross_entropy(&probs, y, M::OUTPUT_LEN);
         correct += count_correct(&probs, y, M::OUTPUT_LEN);
     }
