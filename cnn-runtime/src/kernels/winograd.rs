@@ -20,6 +20,11 @@ use super::gemm::{sgemm, MatRef};
 use super::simd::vectorized;
 use super::window::Window;
 
+/// The most bytes of `V` and `M` one group of images may take (see
+/// [`Winograd::group`]), and the most images in a group.
+const GROUP_BYTES: usize = 1 << 21;
+const MAX_GROUP: usize = 16;
+
 /// `G`, the kernel transform (4x3).
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 
@@ -48,6 +53,22 @@ impl Winograd {
         self.tiles_h * self.tiles_w
     }
 
+    /// Images transformed together, so that each of the 16 sgemms covers
+    /// all their tiles: fewer, larger products, with `U` packed once per
+    /// group rather than once per image. Bounded so that one group's `V`
+    /// and `M` stay within [`GROUP_BYTES`].
+    pub const fn group(&self) -> usize {
+        let per_image = 16 * self.tiles() * (self.window.channels + self.filters) * 4;
+        let g = GROUP_BYTES / per_image;
+        if g < 1 {
+            1
+        } else if g > MAX_GROUP {
+            MAX_GROUP
+        } else {
+            g
+        }
+    }
+
     /// The widest channel vector a transform handles.
     const fn width(&self) -> usize {
         if self.window.channels > self.filters {
@@ -60,19 +81,19 @@ impl Winograd {
     /// Scratch `forward` and `backward` take as `cols`: U, V, M (or dM) and
     /// a vector of zeros.
     pub const fn cols_len(&self) -> usize {
-        let (c, f, t) = (self.window.channels, self.filters, self.tiles());
+        let (c, f, t) = (self.window.channels, self.filters, self.tiles() * self.group());
         16 * (c * f + t * c + t * f) + self.width()
     }
 
     /// Scratch `backward` takes as `dcols`: dU and dV.
     pub const fn dcols_len(&self) -> usize {
-        let (c, f, t) = (self.window.channels, self.filters, self.tiles());
+        let (c, f, t) = (self.window.channels, self.filters, self.tiles() * self.group());
         16 * (c * f + t * c)
     }
 
     /// Splits `cols` into U, V, M and a vector of zeros.
     fn split<'a>(&self, cols: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32], &'a mut [f32], &'a [f32]) {
-        let (c, f, t, wd) = (self.window.channels, self.filters, self.tiles(), self.width());
+        let (c, f, t, wd) = (self.window.channels, self.filters, self.tiles() * self.group(), self.width());
         assert!(cols.len() >= self.cols_len(), "winograd: scratch too short");
         let (u, rest) = cols.split_at_mut(16 * c * f);
         let (v, rest) = rest.split_at_mut(16 * t * c);
@@ -90,19 +111,32 @@ impl Winograd {
         assert!(x.len() >= n * in_len && y.len() >= n * out_len, "winograd forward: batch buffers too short");
         let (u, v, m, zeros) = self.split(cols);
         self.transform_kernel(kernel, u);
-        for i in 0..n {
+        let group = self.group();
+        for first in (0..n).step_by(group) {
+            let images = group.min(n - first);
+            let rows = images * t;
             vectorized(
                 #[inline(always)]
-                || self.transform_input(&x[i * in_len..][..in_len], v, zeros),
+                || {
+                    for i in 0..images {
+                        let xi = &x[(first + i) * in_len..][..in_len];
+                        self.transform_input(xi, v, images, i, zeros);
+                    }
+                },
             );
             for xi in 0..16 {
                 let up = &u[xi * c * f..][..c * f];
-                let (vp, mp) = (&v[xi * t * c..][..t * c], &mut m[xi * t * f..][..t * f]);
-                sgemm(t, c, f, 1.0, MatRef::n(vp, c), MatRef::n(up, f), 0.0, mp, f);
+                let (vp, mp) = (&v[xi * rows * c..][..rows * c], &mut m[xi * rows * f..][..rows * f]);
+                sgemm(rows, c, f, 1.0, MatRef::n(vp, c), MatRef::n(up, f), 0.0, mp, f);
             }
             vectorized(
                 #[inline(always)]
-                || self.transform_output(m, &mut y[i * out_len..][..out_len]),
+                || {
+                    for i in 0..images {
+                        let yi = &mut y[(first + i) * out_len..][..out_len];
+                        self.transform_output(m, images, i, yi);
+                    }
+                },
             );
         }
     }
@@ -130,31 +164,44 @@ impl Winograd {
         let (u, v, dm, zeros) = self.split(cols);
         let (du, dv) = dcols.split_at_mut(16 * c * f);
         self.transform_kernel(kernel, u);
-        du.fill(0.0);
-        for i in 0..n {
+        let group = self.group();
+        for first in (0..n).step_by(group) {
+            let images = group.min(n - first);
+            let rows = images * t;
             vectorized(
                 #[inline(always)]
                 || {
-                    self.transform_input(&x[i * in_len..][..in_len], v, zeros);
-                    self.transform_output_grad(&dz[i * out_len..][..out_len], dm, zeros);
+                    for i in 0..images {
+                        self.transform_input(&x[(first + i) * in_len..][..in_len], v, images, i, zeros);
+                        self.transform_output_grad(&dz[(first + i) * out_len..][..out_len], dm, images, i, zeros);
+                    }
                 },
             );
+            let beta = if first == 0 { 0.0 } else { 1.0 };
             for xi in 0..16 {
-                let (vp, dmp) = (MatRef::t(&v[xi * t * c..][..t * c], c), MatRef::n(&dm[xi * t * f..][..t * f], f));
-                sgemm(c, t, f, 1.0, vp, dmp, 1.0, &mut du[xi * c * f..][..c * f], f);
+                let (vp, dmp) = (&v[xi * rows * c..][..rows * c], &dm[xi * rows * f..][..rows * f]);
+                sgemm(c, rows, f, 1.0, MatRef::t(vp, c), MatRef::n(dmp, f), beta, &mut du[xi * c * f..][..c * f], f);
             }
             if let Some(dx) = dx.as_deref_mut() {
                 for xi in 0..16 {
-                    let (dmp, up) = (MatRef::n(&dm[xi * t * f..][..t * f], f), MatRef::t(&u[xi * c * f..][..c * f], f));
-                    sgemm(t, f, c, 1.0, dmp, up, 0.0, &mut dv[xi * t * c..][..t * c], c);
+                    let (dmp, up) = (&dm[xi * rows * f..][..rows * f], &u[xi * c * f..][..c * f]);
+                    let dvp = &mut dv[xi * rows * c..][..rows * c];
+                    sgemm(rows, f, c, 1.0, MatRef::n(dmp, f), MatRef::t(up, f), 0.0, dvp, c);
                 }
-                let dxi = &mut dx[i * in_len..][..in_len];
-                dxi.fill(0.0);
                 vectorized(
                     #[inline(always)]
-                    || self.scatter_input_grad(dv, dxi),
+                    || {
+                        for i in 0..images {
+                            let dxi = &mut dx[(first + i) * in_len..][..in_len];
+                            dxi.fill(0.0);
+                            self.scatter_input_grad(dv, images, i, dxi);
+                        }
+                    },
                 );
             }
+        }
+        if n == 0 {
+            du.fill(0.0);
         }
         self.kernel_grad(du, dkernel);
     }
@@ -207,30 +254,30 @@ impl Winograd {
 
     /// `V = Bᵀ d B` for every tile of one image.
     #[inline(always)]
-    fn transform_input(&self, x: &[f32], v: &mut [f32], zeros: &[f32]) {
+    fn transform_input(&self, x: &[f32], v: &mut [f32], images: usize, image: usize, zeros: &[f32]) {
         let (w, t) = (&self.window, self.tiles());
         let c = w.channels;
-        let mut planes = planes_mut(v, t * c);
+        let mut planes = planes_mut(v, images * t * c);
         for tile in 0..t {
             let (top, left) = self.tile_origin(tile);
             let mut d: [&[f32]; 16] = [&[]; 16];
             for (k, d) in d.iter_mut().enumerate() {
                 *d = cell(x, zeros, w, top + (k / 4) as isize, left + (k % 4) as isize);
             }
-            run::<InputTransform, 16, 16, false>(c, d, at_tile(&mut planes, tile, c));
+            run::<InputTransform, 16, 16, false>(c, d, at_tile(&mut planes, image * t + tile, c));
         }
     }
 
     /// `y = Aᵀ M A` for every tile of one image, keeping the outputs that
     /// lie inside it (a tile at an odd edge has one row or column to spare).
     #[inline(always)]
-    fn transform_output(&self, m: &[f32], y: &mut [f32]) {
+    fn transform_output(&self, m: &[f32], images: usize, image: usize, y: &mut [f32]) {
         let (w, f, t) = (&self.window, self.filters, self.tiles());
         let out = Window { channels: f, in_h: w.out_h, in_w: w.out_w, ..*w };
         for tile in 0..t {
             let (oy, ox) = (tile / self.tiles_w * 2, tile % self.tiles_w * 2);
             let [[p0, p1], [p2, p3]] = cells_mut::<2, 2>(y, &out, oy as isize, ox as isize);
-            let ins = planes_at(m, t, tile, f);
+            let ins = planes_at(m, images * t, image * t + tile, f);
             run::<OutputTransform, 16, 4, false>(f, ins, [p0, p1, p2, p3]);
         }
     }
@@ -238,24 +285,24 @@ impl Winograd {
     /// `dM = A dY Aᵀ` for every tile of one image (the adjoint of
     /// `transform_output`; outputs past the edge have no gradient).
     #[inline(always)]
-    fn transform_output_grad(&self, dz: &[f32], dm: &mut [f32], zeros: &[f32]) {
+    fn transform_output_grad(&self, dz: &[f32], dm: &mut [f32], images: usize, image: usize, zeros: &[f32]) {
         let (w, f, t) = (&self.window, self.filters, self.tiles());
         let out = Window { channels: f, in_h: w.out_h, in_w: w.out_w, ..*w };
-        let mut planes = planes_mut(dm, t * f);
+        let mut planes = planes_mut(dm, images * t * f);
         for tile in 0..t {
             let (oy, ox) = ((tile / self.tiles_w * 2) as isize, (tile % self.tiles_w * 2) as isize);
             let mut g: [&[f32]; 4] = [&[]; 4];
             for (k, g) in g.iter_mut().enumerate() {
                 *g = cell(dz, zeros, &out, oy + (k / 2) as isize, ox + (k % 2) as isize);
             }
-            run::<OutputGrad, 4, 16, false>(f, g, at_tile(&mut planes, tile, f));
+            run::<OutputGrad, 4, 16, false>(f, g, at_tile(&mut planes, image * t + tile, f));
         }
     }
 
     /// `dx += B dV Bᵀ` for every tile of one image (the adjoint of
     /// `transform_input`; cells in the padding are dropped).
     #[inline(always)]
-    fn scatter_input_grad(&self, dv: &[f32], dx: &mut [f32]) {
+    fn scatter_input_grad(&self, dv: &[f32], images: usize, image: usize, dx: &mut [f32]) {
         let (w, t) = (&self.window, self.tiles());
         let c = w.channels;
         for tile in 0..t {
@@ -265,7 +312,7 @@ impl Winograd {
             for (o, cell) in outs.iter_mut().zip(&mut cells) {
                 *o = cell;
             }
-            let ins = planes_at(dv, t, tile, c);
+            let ins = planes_at(dv, images * t, image * t + tile, c);
             run::<InputGrad, 16, 16, true>(c, ins, outs);
         }
     }
@@ -544,9 +591,12 @@ mod tests {
             (5, 5, 4, 3, true),
             (3, 3, 2, 2, false),
             (6, 7, 20, 11, true),
+            (32, 32, 32, 32, true),
         ] {
             let (win, n) = (window(h, w, c, same), 3);
             let wg = Winograd::new(win, f).unwrap();
+            // The largest case runs in groups of 2 images: a full group, then one.
+            assert_eq!(wg.group() == 2, h == 32, "group of {h}x{w}x{c} -> {f}");
             let (p, k) = (win.positions(), win.patch_len());
             let kernel = random(k * f, &mut rng);
             let x = random(n * win.in_len(), &mut rng);
