@@ -4,6 +4,9 @@
 
 use super::window::Window;
 
+/// Channels routed at once in max pooling's backward pass.
+const LANES: usize = 8;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pool {
     Max,
@@ -57,16 +60,14 @@ pub fn pool_backward(kind: Pool, w: &Window, x: &[f32], y: &[f32], dy: &[f32], d
                 let (yo, go) = (&y[at..][..c], &dy[at..][..c]);
                 match kind {
                     Pool::Max => {
-                        for ch in 0..c {
-                            'find: for iy in y0..y1 {
-                                for ix in x0..x1 {
-                                    let cell = (iy * w.in_w + ix) * c + ch;
-                                    if xi[cell] == yo[ch] {
-                                        dxi[cell] += go[ch];
-                                        break 'find;
-                                    }
-                                }
-                            }
+                        let mut ch = 0;
+                        while ch + LANES <= c {
+                            route_to_max::<LANES>(w, xi, dxi, (y0, y1, x0, x1), ch, yo, go);
+                            ch += LANES;
+                        }
+                        while ch < c {
+                            route_to_max::<1>(w, xi, dxi, (y0, y1, x0, x1), ch, yo, go);
+                            ch += 1;
                         }
                     }
                     Pool::Average => {
@@ -79,6 +80,88 @@ pub fn pool_backward(kind: Pool, w: &Window, x: &[f32], y: &[f32], dy: &[f32], d
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Max pooling's backward for channels `ch..ch + W` of one window (rows
+/// `y0..y1`, columns `x0..x1`): adds each channel's gradient to the first
+/// cell, in row-major order, that holds the window's maximum. Free of
+/// branches over the channels: which cell holds a maximum is as good as
+/// random, and a search that stops there mispredicted a branch per channel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn route_to_max<const W: usize>(
+    w: &Window,
+    xi: &[f32],
+    dxi: &mut [f32],
+    (y0, y1, x0, x1): (usize, usize, usize, usize),
+    ch: usize,
+    yo: &[f32],
+    go: &[f32],
+) {
+    let (y, mut g) = (&yo[ch..ch + W], [0.0; W]);
+    g.copy_from_slice(&go[ch..ch + W]);
+    for iy in y0..y1 {
+        for ix in x0..x1 {
+            let at = (iy * w.in_w + ix) * w.channels + ch;
+            let (x, d) = (&xi[at..at + W], &mut dxi[at..at + W]);
+            for l in 0..W {
+                // The first cell that matches takes the gradient; later ones get zero.
+                let hit = x[l] == y[l];
+                d[l] += if hit { g[l] } else { 0.0 };
+                g[l] = if hit { 0.0 } else { g[l] };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2x2 max pool over a 4x2 image of 9 channels (one block of 8 lanes
+    /// and one left over): each window's gradient goes to the first cell
+    /// holding its maximum, also on ties.
+    #[test]
+    fn max_gradient_goes_to_the_first_maximum() {
+        let c = 9;
+        let w = Window {
+            in_h: 4,
+            in_w: 2,
+            channels: c,
+            k_h: 2,
+            k_w: 2,
+            s_h: 2,
+            s_w: 2,
+            pad_top: 0,
+            pad_left: 0,
+            out_h: 2,
+            out_w: 1,
+        };
+        // Window 0: channel ch has its maximum at cell ch % 4 (row-major);
+        // window 1: all four cells tie.
+        let mut x = vec![0.0; 8 * c];
+        for ch in 0..c {
+            x[(ch % 4) * c + ch] = 1.0;
+            for cell in 4..8 {
+                x[cell * c + ch] = 2.0;
+            }
+        }
+        let mut y = vec![0.0; 2 * c];
+        pool_forward(Pool::Max, &w, &x, &mut y, 1);
+        let dy: Vec<f32> = (0..2 * c).map(|i| i as f32 + 1.0).collect();
+        let mut dx = vec![f32::NAN; 8 * c];
+        pool_backward(Pool::Max, &w, &x, &y, &dy, &mut dx, 1);
+        for cell in 0..8 {
+            for ch in 0..c {
+                let want = match cell {
+                    0..4 if cell == ch % 4 => dy[ch],
+                    4 => dy[c + ch],
+                    _ => 0.0,
+                };
+                assert_eq!(dx[cell * c + ch], want, "cell {cell}, channel {ch}");
             }
         }
     }
