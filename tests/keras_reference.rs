@@ -92,18 +92,21 @@ macro_rules! check_reference {
             assert!((got - want).abs() <= atol + rtol * want.abs(), "rmsprop loss {got} vs Keras {want}");
             worst_step_loss = worst_step_loss.max((got - want).abs());
         }
-        // A gradient below RMSprop's epsilon (1e-7) makes `g / (sqrt(a) + eps)`
-        // amplify float32 rounding, so single weights may move by a fraction
-        // of a step (at most about 3.2 lr) unlike Keras's; a systematic error
-        // would move many.
-        let (mut worst_weight, mut off, mut count) = (0.0f32, 0usize, 0usize);
+        // A gradient near RMSprop's epsilon (1e-7) makes `g / (sqrt(a) + eps)`
+        // amplify float32 rounding (or a ReLU input that rounds to the other
+        // side of zero), so a few single weights may move by up to one
+        // first step (about 3.2 lr) unlike Keras's: 24 of dense_1's 1.2M in
+        // the seed file. A wrong rule, or one that skips or repeats weights,
+        // moves many of a tensor's weights, so each tensor must have fewer
+        // than 1% of its weights more than 0.01 lr from Keras's.
+        let mut worst_weight = 0.0f32;
         for t in <$net>::TENSORS {
             let want = tensor(&file, &format!("rmsprop.step3.{}", t.name));
-            worst_weight = worst_weight.max(assert_close(t.name, net.tensor(t.name).unwrap(), &want, 0.1 * lr, 0.0));
-            off += net.tensor(t.name).unwrap().iter().zip(&want).filter(|(g, w)| (*g - *w).abs() > 0.01 * lr).count();
-            count += t.len;
+            let got = net.tensor(t.name).unwrap();
+            worst_weight = worst_weight.max(assert_close(t.name, got, &want, 3.2 * lr, 0.0));
+            let off = got.iter().zip(&want).filter(|(g, w)| (*g - *w).abs() > 0.01 * lr).count();
+            assert!(off * 100 < t.len, "{off} of {}'s {} weights differ from Keras's by over 0.01 lr", t.name, t.len);
         }
-        assert!(off * 100 < count, "{off} of {count} weights differ from Keras's by more than 0.01 lr after 3 steps");
         println!(
             "{}: max |diff| layers {worst_layer:.2e}, output {worst_output:.2e}, loss {:.2e}, grads {worst_grad:.2e}, \
              rmsprop losses {worst_step_loss:.2e}, weights after 3 steps {worst_weight:.2e}",
