@@ -103,18 +103,24 @@ impl Winograd {
         (u, v, m, zeros)
     }
 
+    /// `(first image, images, rows of V and M)` of each group of `n` images.
+    fn groups(&self, n: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+        let (group, tiles) = (self.group(), self.tiles());
+        (0..n).step_by(group).map(move |first| {
+            let images = group.min(n - first);
+            (first, images, images * tiles)
+        })
+    }
+
     /// `y = conv(x)` (no bias) for `n` images; `y` is overwritten.
     pub fn forward(&self, kernel: &[f32], x: &[f32], y: &mut [f32], n: usize, cols: &mut [f32]) {
         let w = &self.window;
-        let (c, f, t) = (w.channels, self.filters, self.tiles());
+        let (c, f) = (w.channels, self.filters);
         let (in_len, out_len) = (w.in_len(), w.positions() * f);
         assert!(x.len() >= n * in_len && y.len() >= n * out_len, "winograd forward: batch buffers too short");
         let (u, v, m, zeros) = self.split(cols);
         self.transform_kernel(kernel, u);
-        let group = self.group();
-        for first in (0..n).step_by(group) {
-            let images = group.min(n - first);
-            let rows = images * t;
+        for (first, images, rows) in self.groups(n) {
             vectorized(
                 #[inline(always)]
                 || {
@@ -157,17 +163,14 @@ impl Winograd {
         dcols: &mut [f32],
     ) {
         let w = &self.window;
-        let (c, f, t) = (w.channels, self.filters, self.tiles());
+        let (c, f) = (w.channels, self.filters);
         let (in_len, out_len) = (w.in_len(), w.positions() * f);
         assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "winograd backward: batch buffers too short");
         assert!(dcols.len() >= self.dcols_len(), "winograd backward: scratch too short");
         let (u, v, dm, zeros) = self.split(cols);
         let (du, dv) = dcols.split_at_mut(16 * c * f);
         self.transform_kernel(kernel, u);
-        let group = self.group();
-        for first in (0..n).step_by(group) {
-            let images = group.min(n - first);
-            let rows = images * t;
+        for (first, images, rows) in self.groups(n) {
             vectorized(
                 #[inline(always)]
                 || {
