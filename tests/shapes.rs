@@ -2,31 +2,9 @@
 //! that `cnn!` generates, checked against the seed article (and partly at
 //! compile time).
 
-use cnn::prelude::*;
-
-cnn! {
-    /// The Keras CIFAR-10 example.
-    pub struct Cifar10Net {
-        Conv2D(32, (3, 3), padding = "same", input_shape = (32, 32, 3)),
-        Activation("relu"),
-        Conv2D(32, (3, 3)),
-        Activation("relu"),
-        MaxPooling2D(pool_size = (2, 2)),
-        Dropout(0.25),
-        Conv2D(64, (3, 3), padding = "same"),
-        Activation("relu"),
-        Conv2D(64, (3, 3)),
-        Activation("relu"),
-        MaxPooling2D(pool_size = (2, 2)),
-        Dropout(0.25),
-        Flatten(),
-        Dense(512),
-        Activation("relu"),
-        Dropout(0.5),
-        Dense(10),
-        Activation("softmax"),
-    }
-}
+#[path = "../examples/seed_net/mod.rs"]
+mod seed_net;
+use seed_net::{cifar10_net, Cifar10Net};
 
 const _: () = assert!(Cifar10Net::TOTAL_PARAMS == 1_250_858);
 const _: () = assert!(Cifar10Net::TRAINABLE_PARAMS == 1_250_858);
