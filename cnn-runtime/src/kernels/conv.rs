@@ -83,16 +83,16 @@ pub fn conv2d_forward(
     let (p, k, in_len, out_len) = (w.positions(), w.patch_len(), w.in_len(), conv.out_len());
     assert!(kernel.len() == k * f && bias.is_none_or(|b| b.len() == f), "conv2d_forward: weights do not fit");
     assert!(x.len() >= n * in_len && y.len() >= n * out_len, "conv2d_forward: batch buffers too short");
-    if let Some(wg) = conv.winograd() {
-        wg.forward(kernel, x, y, n, cols);
-        bias_activate(act, &mut y[..n * out_len], bias, f);
-        return;
-    }
-    for i in 0..n {
-        let xi = &x[i * in_len..][..in_len];
-        let yi = &mut y[i * out_len..][..out_len];
-        let patches = patches(w, xi, cols);
-        sgemm(p, k, f, 1.0, MatRef::n(patches, k), MatRef::n(kernel, f), 0.0, yi, f);
+    match conv.winograd() {
+        Some(wg) => wg.forward(kernel, x, y, n, cols),
+        None => {
+            for i in 0..n {
+                let xi = &x[i * in_len..][..in_len];
+                let yi = &mut y[i * out_len..][..out_len];
+                let patches = patches(w, xi, cols);
+                sgemm(p, k, f, 1.0, MatRef::n(patches, k), MatRef::n(kernel, f), 0.0, yi, f);
+            }
+        }
     }
     bias_activate(act, &mut y[..n * out_len], bias, f);
 }
