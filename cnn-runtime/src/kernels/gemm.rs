@@ -1,5 +1,9 @@
-//! The one place that calls `matrixmultiply::sgemm`, behind a safe function
-//! that checks every index it could touch.
+//! The one place that multiplies matrices, behind a safe function that
+//! checks every index it could touch: the runtime's own kernel without
+//! packing (`avx512`) where the CPU has AVX-512 and `B` is row-major, and
+//! `matrixmultiply::sgemm` otherwise.
+
+use super::avx512;
 
 /// How a matrix operand is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +63,22 @@ pub fn sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, bet
         return;
     }
     assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
+    #[cfg(target_arch = "x86_64")]
+    if k > 0 && b.op == Op::N && avx512::available() {
+        // SAFETY: as for matrixmultiply below; the CPU has AVX-512F and
+        // k > 0, the kernel's other requirements.
+        unsafe {
+            avx512::sgemm(
+                (m, k, n),
+                alpha,
+                (a.data.as_ptr(), rsa, csa),
+                (b.data.as_ptr(), b.ld),
+                beta,
+                (c.as_mut_ptr(), ldc),
+            );
+        }
+        return;
+    }
     // SAFETY: every element of A (m x k), B (k x n) and C (m x n) at the
     // strides passed lies inside its slice (checked above); C is borrowed
     // mutably, so it cannot alias A or B, and ldc >= n keeps its elements
@@ -115,6 +135,42 @@ mod tests {
         let want = naive(m, k, n, |i, p| a[i * k + p], |p, j| b[p * n + j]);
         for (x, y) in c.iter().zip(&want) {
             assert!((x - y).abs() < 1e-5);
+        }
+    }
+
+    /// Every register-tile height (1 to 12 rows and past), column edges
+    /// inside either 16-lane half, depths across a `KC` pass, `A` both ways,
+    /// `B` both ways (only row-major takes the AVX-512 kernel), with C
+    /// overwritten (its NaNs never read) or accumulated into.
+    #[test]
+    fn every_edge_of_the_register_tiles_matches_naive_product() {
+        for (m, k, n) in [(1, 1, 1), (13, 5, 17), (25, 300, 33), (12, 64, 32), (7, 513, 70), (30, 2, 15)] {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
+            let bt: Vec<f32> = (0..n * k).map(|idx| b[(idx % k) * n + idx / k]).collect();
+            let want = naive(m, k, n, |i, p| a[i * k + p], |p, j| b[p * n + j]);
+            for (ta, tb, beta) in [(false, false, 0.0), (true, false, 0.0), (false, true, 0.0), (true, false, 1.0)] {
+                let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
+                let mb = if tb { MatRef::t(&bt, k) } else { MatRef::n(&b, n) };
+                // One spare column in C, which must stay untouched.
+                let ldc = n + 1;
+                let start = if beta == 0.0 { f32::NAN } else { 0.5 };
+                let mut c: Vec<f32> = vec![start; m * ldc];
+                sgemm(m, k, n, 2.0, ma, mb, beta, &mut c, ldc);
+                for i in 0..m {
+                    for j in 0..n {
+                        let expect = 2.0 * want[i * n + j] + if beta == 0.0 { 0.0 } else { 0.5 };
+                        let got = c[i * ldc + j];
+                        assert!(
+                            (got - expect).abs() <= 1e-4 * (1.0 + expect.abs()),
+                            "{m}x{k}x{n} ta={ta} tb={tb} beta={beta}: C[{i}][{j}] = {got}, want {expect}"
+                        );
+                    }
+                    let spare = c[i * ldc + n];
+                    assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
+                }
+            }
         }
     }
 

@@ -85,10 +85,10 @@ impl Winograd {
         16 * (c * f + t * c + t * f) + self.width()
     }
 
-    /// Scratch `backward` takes as `dcols`: dU and dV.
+    /// Scratch `backward` takes as `dcols`: dU, Uᵀ and dV.
     pub const fn dcols_len(&self) -> usize {
         let (c, f, t) = (self.window.channels, self.filters, self.tiles() * self.group());
-        16 * (c * f + t * c)
+        16 * (2 * c * f + t * c)
     }
 
     /// Splits `cols` into U, V, M and a vector of zeros.
@@ -168,8 +168,15 @@ impl Winograd {
         assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "winograd backward: batch buffers too short");
         assert!(dcols.len() >= self.dcols_len(), "winograd backward: scratch too short");
         let (u, v, dm, zeros) = self.split(cols);
-        let (du, dv) = dcols.split_at_mut(16 * c * f);
+        let (du, rest) = dcols.split_at_mut(16 * c * f);
+        let (ut, dv) = rest.split_at_mut(16 * c * f);
         self.transform_kernel(kernel, u);
+        if dx.is_some() {
+            // dV = dM Uᵀ reads Uᵀ row by row, as sgemm's fastest path wants B.
+            for (up, utp) in u.chunks_exact(c * f).zip(ut.chunks_exact_mut(c * f)) {
+                transpose(up, c, f, utp);
+            }
+        }
         for (first, images, rows) in self.groups(n) {
             vectorized(
                 #[inline(always)]
@@ -187,9 +194,9 @@ impl Winograd {
             }
             if let Some(dx) = dx.as_deref_mut() {
                 for xi in 0..16 {
-                    let (dmp, up) = (&dm[xi * rows * f..][..rows * f], &u[xi * c * f..][..c * f]);
+                    let (dmp, utp) = (&dm[xi * rows * f..][..rows * f], &ut[xi * c * f..][..c * f]);
                     let dvp = &mut dv[xi * rows * c..][..rows * c];
-                    sgemm(rows, f, c, 1.0, MatRef::n(dmp, f), MatRef::t(up, f), 0.0, dvp, c);
+                    sgemm(rows, f, c, 1.0, MatRef::n(dmp, f), MatRef::n(utp, c), 0.0, dvp, c);
                 }
                 vectorized(
                     #[inline(always)]
@@ -324,6 +331,16 @@ impl Winograd {
     fn tile_origin(&self, tile: usize) -> (isize, isize) {
         let (ty, tx) = (tile / self.tiles_w, tile % self.tiles_w);
         ((2 * ty) as isize - self.window.pad_top as isize, (2 * tx) as isize - self.window.pad_left as isize)
+    }
+}
+
+/// `out [cols x rows] = m [rows x cols]ᵀ`, both row-major.
+fn transpose(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    assert!(m.len() >= rows * cols && out.len() >= rows * cols, "transpose: matrix does not fit");
+    for (i, row) in m[..rows * cols].chunks_exact(cols).enumerate() {
+        for (j, &x) in row.iter().enumerate() {
+            out[j * rows + i] = x;
+        }
     }
 }
 

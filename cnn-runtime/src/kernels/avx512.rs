@@ -1,0 +1,152 @@
+//! sgemm without packing, for CPUs with AVX-512: `C = alpha A B + beta C`
+//! with `B` row-major.
+//!
+//! Most of the step's products are thin: Winograd's planes multiply a few
+//! hundred rows by 32 or 64 channels, and `dense_1` multiplies 16 rows by a
+//! 2304x512 kernel. `matrixmultiply` packs both operands on every call,
+//! which for these shapes costs half as much as the multiplication itself.
+//! Here nothing is packed: a register tile of `MR` rows by `NR` columns of
+//! `C` reads each element of `A` with one broadcast, wherever it lies
+//! (any row and column stride, so `Aᵀ` costs nothing either), and each row
+//! of `B` with two 16-lane loads, masked at the right edge. Each tile is
+//! summed over `k` in order, one fused multiply-add per term.
+//!
+//! Only [`super::gemm::sgemm`] calls this, after checking every index.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Rows of `C` per register tile: 12 x 2 accumulators, 2 for a row of
+/// `B` and 1 for the broadcast fill 27 of the 32 vector registers.
+const MR: usize = 12;
+/// Columns of `C` per register tile: two 16-lane registers.
+const NR: usize = 32;
+/// Depth of `B` one pass runs over: `KC x NR` of `B` (32 KiB) stays in
+/// cache while every row tile of `C` uses it.
+const KC: usize = 256;
+
+/// Whether this CPU runs [`sgemm`].
+#[inline]
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `C = alpha A B + beta C` for `A: m x k` at strides `(rsa, csa)`, `B:
+/// k x n` row-major with leading dimension `ldb`, and `C: m x n` row-major
+/// with leading dimension `ldc`; with `beta == 0`, `C` is only written.
+///
+/// # Safety
+///
+/// The CPU has AVX-512F ([`available`]); `k > 0`; every element of `A`,
+/// `B` and `C` at those strides lies inside its allocation; `C` aliases
+/// neither `A` nor `B`, and `ldc >= n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    alpha: f32,
+    (a, rsa, csa): (*const f32, isize, isize),
+    (b, ldb): (*const f32, usize),
+    beta: f32,
+    (c, ldc): (*mut f32, usize),
+) {
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        // Later passes add to what the first left in C.
+        let beta = if p0 == 0 { beta } else { 1.0 };
+        for j in (0..n).step_by(NR) {
+            let width = NR.min(n - j);
+            let masks = [lane_mask(width), lane_mask(width.saturating_sub(16))];
+            let bj = b.wrapping_add(p0 * ldb + j);
+            let mut i = 0;
+            while i < m {
+                let rows = MR.min(m - i);
+                let ai = a.wrapping_offset(i as isize * rsa + p0 as isize * csa);
+                let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb, c: c.wrapping_add(i * ldc + j), ldc, masks };
+                match rows {
+                    12 => t.run::<12>(alpha, beta),
+                    11 => t.run::<11>(alpha, beta),
+                    10 => t.run::<10>(alpha, beta),
+                    9 => t.run::<9>(alpha, beta),
+                    8 => t.run::<8>(alpha, beta),
+                    7 => t.run::<7>(alpha, beta),
+                    6 => t.run::<6>(alpha, beta),
+                    5 => t.run::<5>(alpha, beta),
+                    4 => t.run::<4>(alpha, beta),
+                    3 => t.run::<3>(alpha, beta),
+                    2 => t.run::<2>(alpha, beta),
+                    _ => t.run::<1>(alpha, beta),
+                }
+                i += rows;
+            }
+        }
+    }
+}
+
+/// The first `lanes` (at most 16) of a 16-lane register.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lane_mask(lanes: usize) -> u16 {
+    if lanes >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << lanes) - 1
+    }
+}
+
+/// One register tile: `kc` steps of `A`'s rows against `B`'s columns,
+/// into up to `MR x NR` of `C`.
+#[cfg(target_arch = "x86_64")]
+struct Tile {
+    kc: usize,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    /// Which lanes of the two column registers lie inside `C`.
+    masks: [u16; 2],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile {
+    /// `C = alpha A B + beta C` over `R` rows.
+    #[inline(always)]
+    unsafe fn run<const R: usize>(&self, alpha: f32, beta: f32) {
+        let [m0, m1] = self.masks;
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for p in 0..self.kc {
+            let bp = self.b.wrapping_add(p * self.ldb);
+            let b0 = _mm512_maskz_loadu_ps(m0, bp);
+            let b1 = _mm512_maskz_loadu_ps(m1, bp.wrapping_add(16));
+            let ap = self.a.wrapping_offset(p as isize * self.csa);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*ap.offset(r as isize * self.rsa));
+                acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
+            }
+        }
+        let (alpha, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+        for (r, acc) in acc.iter().enumerate() {
+            let row = self.c.add(r * self.ldc);
+            for (h, (&sum, mask)) in acc.iter().zip([m0, m1]).enumerate() {
+                let at = row.wrapping_add(16 * h);
+                let mut v = _mm512_mul_ps(alpha, sum);
+                if beta != 0.0 {
+                    v = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask, at), v);
+                }
+                _mm512_mask_storeu_ps(at, mask, v);
+            }
+        }
+    }
+}
