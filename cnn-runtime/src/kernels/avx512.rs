@@ -11,6 +11,10 @@
 //! of `B` with two 16-lane loads, masked at the right edge. Each tile is
 //! summed over `k` in order, one fused multiply-add per term.
 //!
+//! A transposed `B` (`dx = dz Wᵀ` of a dense layer, `W` being
+//! `inputs x units`) takes [`sgemm_nt`] instead: each element of `C` is a
+//! dot product of a row of `A` and a row of `B`, both contiguous.
+//!
 //! Only [`super::gemm::sgemm`] calls this, after checking every index.
 
 #[cfg(target_arch = "x86_64")]
@@ -86,6 +90,111 @@ pub unsafe fn sgemm(
                     _ => t.run::<1>(alpha, beta),
                 }
                 i += rows;
+            }
+        }
+    }
+}
+
+/// Rows of `A` and of `B` per register tile of [`sgemm_nt`]: 4 x 6
+/// accumulators, 4 for `A`'s vectors and 1 for `B`'s.
+const NT_ROWS: usize = 4;
+const NT_COLS: usize = 6;
+
+/// `C = alpha A Bᵀ + beta C` for `A: m x k` row-major (leading dimension
+/// `lda`), `B: n x k` row-major (`ldb`), and `C` as in [`sgemm`]. Each
+/// element of `C` sums 16 lanes of products along `k`, then adds the
+/// lanes: a different order from [`sgemm`]'s, as exact.
+///
+/// # Safety
+///
+/// As for [`sgemm`], with `A` and `B` given by their rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn sgemm_nt(
+    (m, k, n): (usize, usize, usize),
+    alpha: f32,
+    (a, lda): (*const f32, usize),
+    (b, ldb): (*const f32, usize),
+    beta: f32,
+    (c, ldc): (*mut f32, usize),
+) {
+    let mut j = 0;
+    while j < n {
+        let cols = NT_COLS.min(n - j);
+        let mut i = 0;
+        while i < m {
+            let rows = NT_ROWS.min(m - i);
+            let t = DotTile { k, a: a.add(i * lda), lda, b: b.add(j * ldb), ldb, c: c.add(i * ldc + j), ldc };
+            match (rows, cols) {
+                (4, 6) => t.run::<4, 6>(alpha, beta),
+                (r, 6) => t.run_rows::<6>(r, alpha, beta),
+                (r, s) => t.run_rows_cols(r, s, alpha, beta),
+            }
+            i += rows;
+        }
+        j += cols;
+    }
+}
+
+/// One register tile of [`sgemm_nt`]: `R` rows of `A` against `S` rows of `B`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct DotTile {
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl DotTile {
+    #[inline(always)]
+    unsafe fn run<const R: usize, const S: usize>(&self, alpha: f32, beta: f32) {
+        let mut acc = [[_mm512_setzero_ps(); S]; R];
+        let mut p = 0;
+        while p < self.k {
+            let mask = lane_mask(self.k - p);
+            let x: [__m512; R] = std::array::from_fn(|r| _mm512_maskz_loadu_ps(mask, self.a.add(r * self.lda + p)));
+            for s in 0..S {
+                let y = _mm512_maskz_loadu_ps(mask, self.b.add(s * self.ldb + p));
+                for (acc, &x) in acc.iter_mut().zip(&x) {
+                    acc[s] = _mm512_fmadd_ps(x, y, acc[s]);
+                }
+            }
+            p += 16;
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (s, &sum) in acc.iter().enumerate() {
+                let at = self.c.add(r * self.ldc + s);
+                let v = alpha * _mm512_reduce_add_ps(sum);
+                *at = if beta == 0.0 { v } else { beta.mul_add(*at, v) };
+            }
+        }
+    }
+
+    /// Fewer than `NT_ROWS` rows of `A`, one at a time.
+    #[inline(always)]
+    unsafe fn run_rows<const S: usize>(&self, rows: usize, alpha: f32, beta: f32) {
+        for r in 0..rows {
+            DotTile { a: self.a.add(r * self.lda), c: self.c.add(r * self.ldc), ..*self }.run::<1, S>(alpha, beta);
+        }
+    }
+
+    /// The last, narrower tiles: one element of `C` at a time.
+    #[inline(always)]
+    unsafe fn run_rows_cols(&self, rows: usize, cols: usize, alpha: f32, beta: f32) {
+        for r in 0..rows {
+            for s in 0..cols {
+                let one = DotTile {
+                    a: self.a.add(r * self.lda),
+                    b: self.b.add(s * self.ldb),
+                    c: self.c.add(r * self.ldc + s),
+                    ..*self
+                };
+                one.run::<1, 1>(alpha, beta);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The one place that multiplies matrices, behind a safe function that
-//! checks every index it could touch: the runtime's own kernel without
-//! packing (`avx512`) where the CPU has AVX-512 and `B` is row-major, and
-//! `matrixmultiply::sgemm` otherwise.
+//! checks every index it could touch: the runtime's own kernels without
+//! packing (`avx512`) where the CPU has AVX-512 and `B` is row-major or `A`
+//! is while `B` is transposed, and `matrixmultiply::sgemm` otherwise.
 
 use super::avx512;
 
@@ -60,6 +60,22 @@ pub fn sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, bet
     let (rsb, csb) = b.strides(k, n, "B");
     assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
     if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if k > 0 && a.op == Op::N && b.op == Op::T && avx512::available() {
+        // SAFETY: as for matrixmultiply below: A's rows (ld a.ld) and B's
+        // rows (its transpose's, ld b.ld) were checked just the same.
+        unsafe {
+            avx512::sgemm_nt(
+                (m, k, n),
+                alpha,
+                (a.data.as_ptr(), a.ld),
+                (b.data.as_ptr(), b.ld),
+                beta,
+                (c.as_mut_ptr(), ldc),
+            );
+        }
         return;
     }
     assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
@@ -140,7 +156,8 @@ mod tests {
 
     /// Every register-tile height (1 to 12 rows and past), column edges
     /// inside either 16-lane half, depths across a `KC` pass, `A` both ways,
-    /// `B` both ways (only row-major takes the AVX-512 kernel), with C
+    /// `B` both ways (each layout the AVX-512 kernels take, and one they
+    /// leave to matrixmultiply), with C
     /// overwritten (its NaNs never read) or accumulated into.
     #[test]
     fn every_edge_of_the_register_tiles_matches_naive_product() {
@@ -150,7 +167,14 @@ mod tests {
             let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
             let bt: Vec<f32> = (0..n * k).map(|idx| b[(idx % k) * n + idx / k]).collect();
             let want = naive(m, k, n, |i, p| a[i * k + p], |p, j| b[p * n + j]);
-            for (ta, tb, beta) in [(false, false, 0.0), (true, false, 0.0), (false, true, 0.0), (true, false, 1.0)] {
+            for (ta, tb, beta) in [
+                (false, false, 0.0),
+                (true, false, 0.0),
+                (false, true, 0.0),
+                (true, true, 0.0),
+                (true, false, 1.0),
+                (false, true, 1.0),
+            ] {
                 let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
                 let mb = if tb { MatRef::t(&bt, k) } else { MatRef::n(&b, n) };
                 // One spare column in C, which must stay untouched.
