@@ -19,11 +19,11 @@
 use super::gemm::{sgemm, MatRef};
 use super::simd::vectorized;
 use super::window::Window;
+use std::ops::Range;
 
-/// The most bytes of `V` and `M` one group of images may take (see
-/// [`Winograd::group`]), and the most images in a group.
-const GROUP_BYTES: usize = 1 << 21;
-const MAX_GROUP: usize = 16;
+/// The most bytes of `V` and `M` one block of tiles may take (see
+/// [`Winograd::block`]).
+const BLOCK_BYTES: usize = 1 << 18;
 
 /// `G`, the kernel transform (4x3).
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
@@ -53,19 +53,18 @@ impl Winograd {
         self.tiles_h * self.tiles_w
     }
 
-    /// Images transformed together, so that each of the 16 sgemms covers
-    /// all their tiles: fewer, larger products, with `U` packed once per
-    /// group rather than once per image. Bounded so that one group's `V`
-    /// and `M` stay within [`GROUP_BYTES`].
-    pub const fn group(&self) -> usize {
-        let per_image = 16 * self.tiles() * (self.window.channels + self.filters) * 4;
-        let g = GROUP_BYTES / per_image;
-        if g < 1 {
+    /// Tiles transformed together, the rows of each of the 16 sgemms.
+    /// The blocks run on across images, so that a product is never cut
+    /// short at an image's edge, and are bounded so that one block's `V`
+    /// and `M` stay within [`BLOCK_BYTES`]: in cache between the transform
+    /// that writes them and the product or transform that reads them.
+    pub const fn block(&self) -> usize {
+        let per_tile = 16 * (self.window.channels + self.filters) * 4;
+        let b = BLOCK_BYTES / per_tile;
+        if b < 1 {
             1
-        } else if g > MAX_GROUP {
-            MAX_GROUP
         } else {
-            g
+            b
         }
     }
 
@@ -81,35 +80,33 @@ impl Winograd {
     /// Scratch `forward` and `backward` take as `cols`: U, V, M (or dM) and
     /// a vector of zeros.
     pub const fn cols_len(&self) -> usize {
-        let (c, f, t) = (self.window.channels, self.filters, self.tiles() * self.group());
-        16 * (c * f + t * c + t * f) + self.width()
+        let (c, f, t) = (self.window.channels, self.filters, self.block());
+        16 * (c * f + plane(t, c) + plane(t, f)) + self.width()
     }
 
     /// Scratch `backward` takes as `dcols`: dU, Uᵀ and dV.
     pub const fn dcols_len(&self) -> usize {
-        let (c, f, t) = (self.window.channels, self.filters, self.tiles() * self.group());
-        16 * (2 * c * f + t * c)
+        let (c, f, t) = (self.window.channels, self.filters, self.block());
+        16 * (2 * c * f + plane(t, c))
     }
 
     /// Splits `cols` into U, V, M and a vector of zeros.
     fn split<'a>(&self, cols: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32], &'a mut [f32], &'a [f32]) {
-        let (c, f, t, wd) = (self.window.channels, self.filters, self.tiles() * self.group(), self.width());
+        let (c, f, t, wd) = (self.window.channels, self.filters, self.block(), self.width());
         assert!(cols.len() >= self.cols_len(), "winograd: scratch too short");
         let (u, rest) = cols.split_at_mut(16 * c * f);
-        let (v, rest) = rest.split_at_mut(16 * t * c);
-        let (m, rest) = rest.split_at_mut(16 * t * f);
+        let (v, rest) = rest.split_at_mut(16 * plane(t, c));
+        let (m, rest) = rest.split_at_mut(16 * plane(t, f));
         let zeros = &mut rest[..wd];
         zeros.fill(0.0);
         (u, v, m, zeros)
     }
 
-    /// `(first image, images, rows of V and M)` of each group of `n` images.
-    fn groups(&self, n: usize) -> impl Iterator<Item = (usize, usize, usize)> {
-        let (group, tiles) = (self.group(), self.tiles());
-        (0..n).step_by(group).map(move |first| {
-            let images = group.min(n - first);
-            (first, images, images * tiles)
-        })
+    /// `(first tile, tiles)` of each block of the `n * tiles` tiles of `n`
+    /// images, numbered image by image.
+    fn blocks(&self, n: usize) -> impl Iterator<Item = (usize, usize)> {
+        let (block, total) = (self.block(), n * self.tiles());
+        (0..total).step_by(block).map(move |first| (first, block.min(total - first)))
     }
 
     /// `y = conv(x)` (no bias) for `n` images; `y` is overwritten.
@@ -120,27 +117,26 @@ impl Winograd {
         assert!(x.len() >= n * in_len && y.len() >= n * out_len, "winograd forward: batch buffers too short");
         let (u, v, m, zeros) = self.split(cols);
         self.transform_kernel(kernel, u);
-        for (first, images, rows) in self.groups(n) {
+        for (first, rows) in self.blocks(n) {
             vectorized(
                 #[inline(always)]
                 || {
-                    for i in 0..images {
-                        let xi = &x[(first + i) * in_len..][..in_len];
-                        self.transform_input(xi, v, images, i, zeros);
+                    let mut planes = planes_mut(v, plane(rows, c));
+                    for (image, tiles, row) in self.segments(first, rows) {
+                        self.transform_input(&x[image * in_len..][..in_len], tiles, &mut planes, row, zeros);
                     }
                 },
             );
             for xi in 0..16 {
                 let up = &u[xi * c * f..][..c * f];
-                let (vp, mp) = (&v[xi * rows * c..][..rows * c], &mut m[xi * rows * f..][..rows * f]);
+                let (vp, mp) = (&v[xi * plane(rows, c)..][..rows * c], &mut m[xi * plane(rows, f)..][..rows * f]);
                 sgemm(rows, c, f, 1.0, MatRef::n(vp, c), MatRef::n(up, f), 0.0, mp, f);
             }
             vectorized(
                 #[inline(always)]
                 || {
-                    for i in 0..images {
-                        let yi = &mut y[(first + i) * out_len..][..out_len];
-                        self.transform_output(m, images, i, yi);
+                    for (image, tiles, row) in self.segments(first, rows) {
+                        self.transform_output(m, rows, row, tiles, &mut y[image * out_len..][..out_len]);
                     }
                 },
             );
@@ -177,34 +173,40 @@ impl Winograd {
                 transpose(up, c, f, utp);
             }
         }
-        for (first, images, rows) in self.groups(n) {
+        for (first, rows) in self.blocks(n) {
             vectorized(
                 #[inline(always)]
                 || {
-                    for i in 0..images {
-                        self.transform_input(&x[(first + i) * in_len..][..in_len], v, images, i, zeros);
-                        self.transform_output_grad(&dz[(first + i) * out_len..][..out_len], dm, images, i, zeros);
+                    let mut planes = planes_mut(v, plane(rows, c));
+                    for (image, tiles, row) in self.segments(first, rows) {
+                        self.transform_input(&x[image * in_len..][..in_len], tiles.clone(), &mut planes, row, zeros);
+                    }
+                    let mut planes = planes_mut(dm, plane(rows, f));
+                    for (image, tiles, row) in self.segments(first, rows) {
+                        self.transform_output_grad(&dz[image * out_len..][..out_len], tiles, &mut planes, row, zeros);
                     }
                 },
             );
             let beta = if first == 0 { 0.0 } else { 1.0 };
             for xi in 0..16 {
-                let (vp, dmp) = (&v[xi * rows * c..][..rows * c], &dm[xi * rows * f..][..rows * f]);
+                let (vp, dmp) = (&v[xi * plane(rows, c)..][..rows * c], &dm[xi * plane(rows, f)..][..rows * f]);
                 sgemm(c, rows, f, 1.0, MatRef::t(vp, c), MatRef::n(dmp, f), beta, &mut du[xi * c * f..][..c * f], f);
             }
             if let Some(dx) = dx.as_deref_mut() {
                 for xi in 0..16 {
-                    let (dmp, utp) = (&dm[xi * rows * f..][..rows * f], &ut[xi * c * f..][..c * f]);
-                    let dvp = &mut dv[xi * rows * c..][..rows * c];
+                    let (dmp, utp) = (&dm[xi * plane(rows, f)..][..rows * f], &ut[xi * c * f..][..c * f]);
+                    let dvp = &mut dv[xi * plane(rows, c)..][..rows * c];
                     sgemm(rows, f, c, 1.0, MatRef::n(dmp, f), MatRef::n(utp, c), 0.0, dvp, c);
                 }
                 vectorized(
                     #[inline(always)]
                     || {
-                        for i in 0..images {
-                            let dxi = &mut dx[(first + i) * in_len..][..in_len];
-                            dxi.fill(0.0);
-                            self.scatter_input_grad(dv, images, i, dxi);
+                        for (image, tiles, row) in self.segments(first, rows) {
+                            let dxi = &mut dx[image * in_len..][..in_len];
+                            if tiles.start == 0 {
+                                dxi.fill(0.0);
+                            }
+                            self.scatter_input_grad(dv, rows, row, tiles, dxi);
                         }
                     },
                 );
@@ -262,68 +264,92 @@ impl Winograd {
         }
     }
 
-    /// `V = Bᵀ d B` for every tile of one image.
+    /// `(image, its tiles, row of the first)` of each image that the
+    /// `rows` tiles of the block from tile `first` reach into.
+    fn segments(&self, first: usize, rows: usize) -> impl Iterator<Item = (usize, Range<usize>, usize)> {
+        let t = self.tiles();
+        let end = first + rows;
+        (first / t..end.div_ceil(t)).map(move |image| {
+            let (from, to) = (first.max(image * t), end.min((image + 1) * t));
+            (image, from - image * t..to - image * t, from - first)
+        })
+    }
+
+    /// `V = Bᵀ d B` for `tiles` of image `x`, into the rows of `planes`
+    /// from `row`.
     #[inline(always)]
-    fn transform_input(&self, x: &[f32], v: &mut [f32], images: usize, image: usize, zeros: &[f32]) {
-        let (w, t) = (&self.window, self.tiles());
+    fn transform_input(
+        &self,
+        x: &[f32],
+        tiles: Range<usize>,
+        planes: &mut [&mut [f32]; 16],
+        row: usize,
+        zeros: &[f32],
+    ) {
+        let w = &self.window;
         let c = w.channels;
-        let mut planes = planes_mut(v, images * t * c);
-        for tile in 0..t {
+        for (r, tile) in tiles.enumerate() {
             let (top, left) = self.tile_origin(tile);
             let mut d: [&[f32]; 16] = [&[]; 16];
             for (k, d) in d.iter_mut().enumerate() {
                 *d = cell(x, zeros, w, top + (k / 4) as isize, left + (k % 4) as isize);
             }
-            run::<InputTransform, 16, 16, false>(c, d, at_tile(&mut planes, image * t + tile, c));
+            run::<InputTransform, 16, 16, false>(c, d, at_tile(planes, row + r, c));
         }
     }
 
-    /// `y = Aᵀ M A` for every tile of one image, keeping the outputs that
-    /// lie inside it (a tile at an odd edge has one row or column to spare).
+    /// `y = Aᵀ M A` for `tiles` of image `y` from the rows of `m` (of
+    /// `rows`) from `row`, keeping the outputs that lie inside the image
+    /// (a tile at an odd edge has one row or column to spare).
     #[inline(always)]
-    fn transform_output(&self, m: &[f32], images: usize, image: usize, y: &mut [f32]) {
-        let (w, f, t) = (&self.window, self.filters, self.tiles());
+    fn transform_output(&self, m: &[f32], rows: usize, row: usize, tiles: Range<usize>, y: &mut [f32]) {
+        let (w, f) = (&self.window, self.filters);
         let out = Window { channels: f, in_h: w.out_h, in_w: w.out_w, ..*w };
-        for tile in 0..t {
+        for (r, tile) in tiles.enumerate() {
             let (oy, ox) = (tile / self.tiles_w * 2, tile % self.tiles_w * 2);
             let [[p0, p1], [p2, p3]] = cells_mut::<2, 2>(y, &out, oy as isize, ox as isize);
-            let ins = planes_at(m, images * t, image * t + tile, f);
-            run::<OutputTransform, 16, 4, false>(f, ins, [p0, p1, p2, p3]);
+            run::<OutputTransform, 16, 4, false>(f, planes_at(m, rows, row + r, f), [p0, p1, p2, p3]);
         }
     }
 
-    /// `dM = A dY Aᵀ` for every tile of one image (the adjoint of
-    /// `transform_output`; outputs past the edge have no gradient).
+    /// `dM = A dY Aᵀ` for `tiles` of image gradient `dz`, into the rows of
+    /// `planes` from `row` (the adjoint of `transform_output`; outputs past
+    /// the edge have no gradient).
     #[inline(always)]
-    fn transform_output_grad(&self, dz: &[f32], dm: &mut [f32], images: usize, image: usize, zeros: &[f32]) {
-        let (w, f, t) = (&self.window, self.filters, self.tiles());
+    fn transform_output_grad(
+        &self,
+        dz: &[f32],
+        tiles: Range<usize>,
+        planes: &mut [&mut [f32]; 16],
+        row: usize,
+        zeros: &[f32],
+    ) {
+        let (w, f) = (&self.window, self.filters);
         let out = Window { channels: f, in_h: w.out_h, in_w: w.out_w, ..*w };
-        let mut planes = planes_mut(dm, images * t * f);
-        for tile in 0..t {
+        for (r, tile) in tiles.enumerate() {
             let (oy, ox) = ((tile / self.tiles_w * 2) as isize, (tile % self.tiles_w * 2) as isize);
             let mut g: [&[f32]; 4] = [&[]; 4];
             for (k, g) in g.iter_mut().enumerate() {
                 *g = cell(dz, zeros, &out, oy + (k / 2) as isize, ox + (k % 2) as isize);
             }
-            run::<OutputGrad, 4, 16, false>(f, g, at_tile(&mut planes, image * t + tile, f));
+            run::<OutputGrad, 4, 16, false>(f, g, at_tile(planes, row + r, f));
         }
     }
 
-    /// `dx += B dV Bᵀ` for every tile of one image (the adjoint of
-    /// `transform_input`; cells in the padding are dropped).
+    /// `dx += B dV Bᵀ` for `tiles` of image gradient `dx`, from the rows of
+    /// `dv` (of `rows`) from `row` (the adjoint of `transform_input`; cells
+    /// in the padding are dropped).
     #[inline(always)]
-    fn scatter_input_grad(&self, dv: &[f32], images: usize, image: usize, dx: &mut [f32]) {
-        let (w, t) = (&self.window, self.tiles());
-        let c = w.channels;
-        for tile in 0..t {
+    fn scatter_input_grad(&self, dv: &[f32], rows: usize, row: usize, tiles: Range<usize>, dx: &mut [f32]) {
+        let w = &self.window;
+        for (r, tile) in tiles.enumerate() {
             let (top, left) = self.tile_origin(tile);
             let mut cells = cells_mut::<4, 4>(dx, w, top, left).into_iter().flatten();
             let mut outs: [Option<&mut [f32]>; 16] = [const { None }; 16];
             for (o, cell) in outs.iter_mut().zip(&mut cells) {
                 *o = cell;
             }
-            let ins = planes_at(dv, images * t, image * t + tile, c);
-            run::<InputGrad, 16, 16, true>(c, ins, outs);
+            run::<InputGrad, 16, 16, true>(w.channels, planes_at(dv, rows, row + r, w.channels), outs);
         }
     }
 
@@ -379,23 +405,12 @@ fn cells_mut<'a, const R: usize, const S: usize>(
     out
 }
 
-/// Tile `tile`'s vector of `len` values in each of the 16 planes.
+/// Row `row`'s vector of `len` values in each of the 16 planes.
 #[inline(always)]
-fn at_tile<'a>(planes: &'a mut [&mut [f32]; 16], tile: usize, len: usize) -> [Option<&'a mut [f32]>; 16] {
+fn at_tile<'a>(planes: &'a mut [&mut [f32]; 16], row: usize, len: usize) -> [Option<&'a mut [f32]>; 16] {
     let mut out: [Option<&mut [f32]>; 16] = [const { None }; 16];
     for (o, p) in out.iter_mut().zip(planes.iter_mut()) {
-        *o = Some(&mut p[tile * len..][..len]);
-    }
-    out
-}
-
-/// Tile `tile`'s vector of `len` values in each of the 16 planes of
-/// `tiles x len` in `buf`.
-#[inline(always)]
-fn planes_at(buf: &[f32], tiles: usize, tile: usize, len: usize) -> [&[f32]; 16] {
-    let mut out: [&[f32]; 16] = [&[]; 16];
-    for (k, o) in out.iter_mut().enumerate() {
-        *o = &buf[(k * tiles + tile) * len..][..len];
+        *o = Some(&mut p[row * len..][..len]);
     }
     out
 }
@@ -405,6 +420,25 @@ fn planes_at(buf: &[f32], tiles: usize, tile: usize, len: usize) -> [&[f32]; 16]
 fn planes_mut(buf: &mut [f32], len: usize) -> [&mut [f32]; 16] {
     let mut planes = buf.chunks_exact_mut(len);
     std::array::from_fn(|_| planes.next().expect("16 planes"))
+}
+
+/// Row `row`'s vector of `len` values in each of the 16 planes of
+/// `rows x len` in `buf`.
+#[inline(always)]
+fn planes_at(buf: &[f32], rows: usize, row: usize, len: usize) -> [&[f32]; 16] {
+    let mut out: [&[f32]; 16] = [&[]; 16];
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = &buf[k * plane(rows, len) + row * len..][..len];
+    }
+    out
+}
+
+/// Values from one plane of `rows x len` to the next. One cache line
+/// more than the plane itself: planes a power of two apart (64 tiles of 32
+/// channels are 8 KiB) would fall on the same cache sets, and the 16
+/// streams that a transform reads or writes at once would evict each other.
+const fn plane(rows: usize, len: usize) -> usize {
+    rows * len + 16
 }
 
 /// One tile's transform, from `I` vectors of channels to `O`, per lane.
@@ -612,11 +646,14 @@ mod tests {
             (3, 3, 2, 2, false),
             (6, 7, 20, 11, true),
             (32, 32, 32, 32, true),
+            (30, 30, 32, 32, false),
         ] {
             let (win, n) = (window(h, w, c, same), 3);
             let wg = Winograd::new(win, f).unwrap();
-            // The largest case runs in groups of 2 images: a full group, then one.
-            assert_eq!(wg.group() == 2, h == 32, "group of {h}x{w}x{c} -> {f}");
+            // The last case's blocks of tiles run across images, and its
+            // last block is short.
+            let straddles = !wg.tiles().is_multiple_of(wg.block()) && !(n * wg.tiles()).is_multiple_of(wg.block());
+            assert_eq!(straddles && n * wg.tiles() > wg.block(), h == 30, "blocks of {h}x{w}x{c} -> {f}");
             let (p, k) = (win.positions(), win.patch_len());
             let kernel = random(k * f, &mut rng);
             let x = random(n * win.in_len(), &mut rng);
