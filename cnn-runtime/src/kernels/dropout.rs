@@ -5,6 +5,7 @@
 //! index), not from a stateful generator, so it is the same whatever the
 //! chunking of the batch or the number of threads.
 
+use super::simd::vectorized_u64;
 use crate::rng::hash2;
 
 /// Which masks a training step draws: one per (seed, step), and per layer.
@@ -26,11 +27,16 @@ impl DropoutKey {
 pub fn dropout_forward(rate: f32, key: u64, first: usize, x: &[f32], y: &mut [f32], mask: &mut [f32]) {
     assert!(y.len() == x.len() && mask.len() == x.len(), "dropout_forward: buffers differ in length");
     let scale = 1.0 / (1.0 - rate);
-    for (i, ((y, m), x)) in y.iter_mut().zip(mask.iter_mut()).zip(x).enumerate() {
-        let u = crate::rng::unit_f32(hash2(key, (first + i) as u64));
-        *m = if u >= rate { scale } else { 0.0 };
-        *y = x * *m;
-    }
+    vectorized_u64(
+        #[inline(always)]
+        || {
+            for (i, ((y, m), x)) in y.iter_mut().zip(mask.iter_mut()).zip(x).enumerate() {
+                let u = crate::rng::unit_f32(hash2(key, (first + i) as u64));
+                *m = if u >= rate { scale } else { 0.0 };
+                *y = x * *m;
+            }
+        },
+    )
 }
 
 /// `g = g * mask` in place.
