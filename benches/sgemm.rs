@@ -1,9 +1,11 @@
-//! GFLOP/s of `matrixmultiply::sgemm` (through the runtime's checked
-//! wrapper) for every product one training step of the seed network
-//! makes, as the runtime calls it: im2col per image for `conv2d_1`, one of
-//! the 16 Winograd planes per group of images (2, 5 and 5) for the 3x3
-//! convs over 32 or 64 channels, a chunk of 16 images for `dense_1`; and
-//! for a large square product, the kernel's own ceiling.
+//! GFLOP/s of the runtime's sgemm (its AVX-512 kernels where the CPU has
+//! them, `matrixmultiply` otherwise) for every product one training step
+//! of the seed network makes, as the runtime calls it: im2col per image for
+//! `conv2d_1`, one of the 16 Winograd planes per block of tiles (64, 42 and
+//! 32 tiles) for the 3x3 convs over 32 or 64 channels, a chunk of 16 images
+//! for `dense_1`'s forward and input gradient, and a block of 64 rows of
+//! its kernel gradient per chunk; and for a large square product, the
+//! kernel's own ceiling.
 //!
 //! `cargo bench --bench sgemm`: one thread, then both cores at once (one
 //! product per core, as the runtime's chunks run).
@@ -15,17 +17,17 @@ use std::time::{Duration, Instant};
 const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("conv2d_1 forward     ", 1024, 27, 32, false, false),
     ("conv2d_1 dW          ", 27, 1024, 32, true, false),
-    ("conv2d_2 wino fwd    ", 450, 32, 32, false, false),
-    ("conv2d_2 wino dW     ", 32, 450, 32, true, false),
-    ("conv2d_2 wino dX     ", 450, 32, 32, false, false),
-    ("conv2d_3 wino fwd    ", 320, 32, 64, false, false),
-    ("conv2d_3 wino dW     ", 32, 320, 64, true, false),
-    ("conv2d_3 wino dX     ", 320, 64, 32, false, false),
-    ("conv2d_4 wino fwd    ", 245, 64, 64, false, false),
-    ("conv2d_4 wino dW     ", 64, 245, 64, true, false),
-    ("conv2d_4 wino dX     ", 245, 64, 64, false, false),
+    ("conv2d_2 wino fwd    ", 64, 32, 32, false, false),
+    ("conv2d_2 wino dW     ", 32, 64, 32, true, false),
+    ("conv2d_2 wino dX     ", 64, 32, 32, false, false),
+    ("conv2d_3 wino fwd    ", 42, 32, 64, false, false),
+    ("conv2d_3 wino dW     ", 32, 42, 64, true, false),
+    ("conv2d_3 wino dX     ", 42, 64, 32, false, false),
+    ("conv2d_4 wino fwd    ", 32, 64, 64, false, false),
+    ("conv2d_4 wino dW     ", 64, 32, 64, true, false),
+    ("conv2d_4 wino dX     ", 32, 64, 64, false, false),
     ("dense_1 forward (16) ", 16, 2304, 512, false, false),
-    ("dense_1 dW (16)      ", 2304, 16, 512, true, false),
+    ("dense_1 dW (64 rows) ", 64, 16, 512, true, false),
     ("dense_1 dX (16)      ", 16, 512, 2304, false, true),
     ("square 1024          ", 1024, 1024, 1024, false, false),
 ];

@@ -67,6 +67,31 @@ fn training_is_bitwise_the_same_on_one_and_two_threads() {
     assert_ne!(one, Small::new(42).params(), "training changed nothing");
 }
 
+/// Chunks run apart and a Dense kernel's gradient is taken over all their
+/// rows at once: a batch's gradient must still be its images' mean
+/// gradient, for a batch of three chunks, the last one partial.
+#[test]
+fn a_batch_gradient_is_the_mean_of_its_parts() {
+    let mut net = Small::new(5);
+    net.set_dropout(false);
+    let (images, labels) = batch(40, 9);
+    let mut sum = vec![0.0f64; Small::TOTAL_PARAMS];
+    for (from, to) in [(0, 16), (16, 32), (32, 40)] {
+        let (_, part) =
+            net.gradients(&images[from * Small::INPUT_LEN..to * Small::INPUT_LEN], &labels[from..to]).unwrap();
+        let weight = (to - from) as f64 / 40.0;
+        sum.iter_mut().zip(part).for_each(|(s, &g)| *s += weight * g as f64);
+    }
+    let (_, whole) = net.gradients(&images, &labels).unwrap();
+    for t in Small::TENSORS {
+        assert!(whole[t.range()].iter().any(|&g| g != 0.0), "{} has no gradient", t.name);
+        for i in t.range() {
+            let (got, want) = (whole[i] as f64, sum[i]);
+            assert!((got - want).abs() <= 1e-5 * (1.0 + want.abs()), "{}[{}]: {got} vs {want}", t.name, i - t.offset);
+        }
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_weights() {
     assert_eq!(Small::new(1).params(), Small::new(1).params());

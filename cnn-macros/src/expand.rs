@@ -100,9 +100,53 @@ impl<'a> Plan<'a> {
             if let Op::Dropout(_) = layer.op {
                 fields.push((format_ident!("mask{}", i), len(&layer.output)));
             }
+            if Plan::defers(model, i) {
+                fields.push((format_ident!("dz{}", i), len(&layer.output)));
+            }
             out.push(buf);
         }
         Plan { model, out, fields }
+    }
+
+    /// Whether layer `i`'s kernel gradient waits for the whole batch
+    /// (`Train::deferred_grads`): a Dense's, reading its input from the
+    /// workspace, and its output gradient from a copy kept in `dz{i}`.
+    fn defers(model: &Model, i: usize) -> bool {
+        i > 0 && matches!(model.layers[i].op, Op::Dense { .. })
+    }
+
+    /// `Train::DEFERRED` and `Train::deferred_grads`: one product over
+    /// every chunk's rows per deferred kernel.
+    fn deferred(&self) -> TokenStream {
+        let layers = (0..self.model.layers.len()).filter(|&i| Plan::defers(self.model, i));
+        let (mut ranges, mut calls) = (Vec::new(), Vec::new());
+        for i in layers {
+            let layer = &self.model.layers[i];
+            let Op::Dense { inputs, units, .. } = layer.op else { unreachable!("only Dense defers") };
+            let kernel = &layer.tensors[0];
+            let (k0, k1) = (lit(kernel.offset), lit(kernel.offset + kernel.len));
+            let input = self.input_of(i).get(inputs);
+            let (inputs, units, dz) = (lit(inputs), lit(units), format_ident!("dz{}", i));
+            ranges.push(quote!((#k0, #k1)));
+            calls.push(quote!(::cnn::__rt::dense_kernel_grad(
+                #inputs,
+                #units,
+                chunks.len(),
+                |c| {
+                    let (ws, n) = chunks.get(c);
+                    (#input, &ws.#dz[..n * #units], n)
+                },
+                &mut grads[#k0..#k1],
+            );));
+        }
+        quote! {
+            const DEFERRED: &'static [(usize, usize)] = &[#(#ranges),*];
+
+            #[allow(unused_variables)]
+            fn deferred_grads(p: &[f32], chunks: &::cnn::__rt::Chunks<'_, Self::Workspace>, grads: &mut [f32]) {
+                #(#calls)*
+            }
+        }
     }
 
     fn input_of(&self, i: usize) -> Buf {
@@ -236,7 +280,15 @@ impl<'a> Plan<'a> {
                         }
                         Op::Dense { inputs, units, .. } => {
                             let (inputs, units) = (lit(*inputs), lit(*units));
-                            quote!(::cnn::__rt::dense_backward(#inputs, #units, &p[#k0..#k1], #input, &#cur, #dx, dk, #db, n);)
+                            if Plan::defers(self.model, i) {
+                                let dz = format_ident!("dz{}", i);
+                                quote! {
+                                    ws.#dz[..n * #units].copy_from_slice(&#cur);
+                                    ::cnn::__rt::dense_backward(#inputs, #units, &p[#k0..#k1], #input, &#cur, #dx, None, #db, n);
+                                }
+                            } else {
+                                quote!(::cnn::__rt::dense_backward(#inputs, #units, &p[#k0..#k1], #input, &#cur, #dx, Some(dk), #db, n);)
+                            }
                         }
                         _ => unreachable!("matched above"),
                     };
@@ -353,9 +405,12 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
         quote!((#b).to_vec())
     });
 
+    let deferred = plan.deferred();
     let train = plan.backward().map(|backward| {
         quote! {
             impl ::cnn::__rt::Train for #ident {
+                #deferred
+
                 #[allow(unused_variables, clippy::all)]
                 fn backward(
                     p: &[f32], ws: &mut #ws_ident, x: &[f32], labels: &[u8], n: usize, scale: f32,

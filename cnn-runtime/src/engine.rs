@@ -1,8 +1,10 @@
 //! Runs the code that `cnn!` generates for one network over a batch: splits
 //! the batch into fixed chunks of [`CHUNK`] images, runs each chunk's
 //! forward and backward on its own workspace in parallel with rayon, and
-//! sums the chunks' gradients in chunk order. The chunks do not depend on
-//! the number of threads, so neither do the results, to the bit.
+//! sums the chunks' gradients in chunk order; Dense kernels' gradients are
+//! taken over all the chunks' rows at once instead (`Train::deferred_grads`),
+//! adding the chunks in the same order. The chunks do not depend on the
+//! number of threads, so neither do the results, to the bit.
 
 use crate::error::{Error, Result};
 use crate::info::TensorInfo;
@@ -62,6 +64,40 @@ pub trait Train: Spec {
         dropout: bool,
         grads: &mut [f32],
     ) -> f64;
+
+    /// Ranges of `grads` that `backward` leaves alone, because
+    /// `deferred_grads` computes them over the whole batch at once.
+    const DEFERRED: &'static [(usize, usize)] = &[];
+
+    /// The gradients of the [`Self::DEFERRED`] ranges (overwritten), from
+    /// what every chunk's forward and backward left in its workspace.
+    /// Dense kernels take this path: summing a chunk's share of a large
+    /// kernel's gradient into the batch's would cost two more passes over
+    /// it through memory than the one product over all the chunks' rows.
+    fn deferred_grads(params: &[f32], chunks: &Chunks<'_, Self::Workspace>, grads: &mut [f32]) {
+        let _ = (params, chunks, grads);
+    }
+}
+
+/// The workspaces of a batch's chunks after their forward and backward,
+/// for [`Train::deferred_grads`].
+pub struct Chunks<'a, W> {
+    chunks: &'a [Chunk<W>],
+    images: usize,
+}
+
+impl<'a, W> Chunks<'a, W> {
+    /// Number of chunks.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+    /// Chunk `c`'s workspace and its number of images.
+    pub fn get(&self, c: usize) -> (&'a W, usize) {
+        (&self.chunks[c].ws, CHUNK.min(self.images - c * CHUNK))
+    }
 }
 
 struct Chunk<W> {
@@ -252,26 +288,59 @@ pub fn gradients<M: Train>(
         chunk.loss =
             M::backward(params, &mut chunk.ws, x, &labels[start..start + m], m, scale, key.is_some(), &mut chunk.grads);
     });
-    // Sum the chunks' gradients in chunk order, in parallel over slices.
+    // Sum the chunks' gradients in chunk order, in parallel over slices,
+    // except where the whole batch's are computed at once.
     const SPLIT: usize = 1 << 14;
     engine.grads.resize(M::TOTAL_PARAMS, 0.0);
     let done = &engine.chunks[..chunks];
     engine.grads.par_chunks_mut(SPLIT).enumerate().for_each(|(j, g)| {
         let at = j * SPLIT;
-        match done {
-            [only] => g.copy_from_slice(&only.grads[at..at + g.len()]),
-            [first, second, rest @ ..] => {
-                let (a, b) = (&first.grads[at..], &second.grads[at..]);
-                g.iter_mut().zip(a.iter().zip(b)).for_each(|(g, (a, b))| *g = a + b);
-                for chunk in rest {
-                    g.iter_mut().zip(&chunk.grads[at..]).for_each(|(g, c)| *g += c);
+        for (from, to) in outside(at, at + g.len(), M::DEFERRED) {
+            let g = &mut g[from - at..to - at];
+            match done {
+                [only] => g.copy_from_slice(&only.grads[from..to]),
+                [first, second, rest @ ..] => {
+                    let (a, b) = (&first.grads[from..to], &second.grads[from..to]);
+                    g.iter_mut().zip(a.iter().zip(b)).for_each(|(g, (a, b))| *g = a + b);
+                    for chunk in rest {
+                        g.iter_mut().zip(&chunk.grads[from..to]).for_each(|(g, c)| *g += c);
+                    }
                 }
+                [] => unreachable!("a batch has at least one chunk"),
             }
-            [] => unreachable!("a batch has at least one chunk"),
         }
     });
+    M::deferred_grads(params, &Chunks { chunks: done, images: n }, &mut engine.grads);
     engine.last_correct = done.iter().map(|c| c.correct).sum();
     Ok((done.iter().map(|c| c.loss).sum::<f64>() / n as f64) as f32)
+}
+
+/// The parts of `from..to` outside every range of `skip` (sorted, disjoint).
+fn outside(from: usize, to: usize, skip: &[(usize, usize)]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let (mut start, mut ranges) = (from, skip.iter().copied());
+    std::iter::from_fn(move || loop {
+        if start >= to {
+            return None;
+        }
+        match ranges.next() {
+            // Wholly before `start`: passed already.
+            Some((_, b)) if b <= start => {}
+            // Begins before `to`: the part up to it, then past it.
+            Some((a, b)) if a < to => {
+                let part = (start, a.max(start));
+                start = b.min(to);
+                if part.0 < part.1 {
+                    return Some(part);
+                }
+            }
+            // None left inside: the rest.
+            _ => {
+                let part = (start, to);
+                start = to;
+                return Some(part);
+            }
+        }
+    })
 }
 
 /// One training step: gradients of the batch's mean loss, then one
@@ -287,4 +356,20 @@ pub fn train_step<M: Train>(
     opt.update(params, &engine.grads);
     engine.step += 1;
     Ok(loss)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outside;
+
+    #[test]
+    fn outside_skips_exactly_the_deferred_ranges() {
+        let parts = |from, to, skip: &[(usize, usize)]| outside(from, to, skip).collect::<Vec<_>>();
+        assert_eq!(parts(0, 10, &[]), [(0, 10)]);
+        assert_eq!(parts(0, 10, &[(2, 4), (6, 7)]), [(0, 2), (4, 6), (7, 10)]);
+        assert_eq!(parts(3, 10, &[(0, 5)]), [(5, 10)]);
+        assert_eq!(parts(3, 10, &[(0, 12)]), []);
+        assert_eq!(parts(3, 10, &[(0, 2), (8, 20)]), [(3, 8)]);
+        assert_eq!(parts(3, 10, &[(10, 20)]), [(3, 10)]);
+    }
 }

@@ -26,10 +26,12 @@ pub use train::{evaluate, fit, Evaluation, FitOptions, Verbosity};
 #[doc(hidden)]
 pub mod __rt {
     pub use crate::checkpoint::{named_params, write, TensorFile};
-    pub use crate::engine::{gradients, init_params, layer_outputs, predict, train_step, Engine, Spec, Train, CHUNK};
+    pub use crate::engine::{
+        gradients, init_params, layer_outputs, predict, train_step, Chunks, Engine, Spec, Train, CHUNK,
+    };
     pub use crate::kernels::activation::{activate, activation_backward, activation_forward, Activation};
     pub use crate::kernels::conv::{conv2d_backward, conv2d_forward, scratch_len as conv_scratch_len, Conv};
-    pub use crate::kernels::dense::{dense_backward, dense_forward};
+    pub use crate::kernels::dense::{dense_backward, dense_forward, dense_kernel_grad};
     pub use crate::kernels::dropout::{dropout_backward, dropout_forward, DropoutKey};
     pub use crate::kernels::gemm;
     pub use crate::kernels::loss::softmax_cross_entropy;
