@@ -8,9 +8,10 @@
 //! kernel's own ceiling.
 //!
 //! `cargo bench --bench sgemm`: one thread, then both cores at once (one
-//! product per core, as the runtime's chunks run).
+//! product per core, as the runtime's chunks run), for the runtime's sgemm
+//! as the layers call it and for `matrixmultiply` alone.
 
-use cnn::__rt::gemm::{sgemm, MatRef};
+use cnn::__rt::gemm::{sgemm_with, Kernel, MatRef};
 use std::time::{Duration, Instant};
 
 /// (what, m, k, n, A transposed, B transposed)
@@ -32,7 +33,7 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("square 1024          ", 1024, 1024, 1024, false, false),
 ];
 
-fn gflops(m: usize, k: usize, n: usize, ta: bool, tb: bool, budget: Duration) -> f64 {
+fn gflops(kernel: Kernel, (m, k, n): (usize, usize, usize), ta: bool, tb: bool, budget: Duration) -> f64 {
     let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
     let mut c = vec![0.0f32; m * n];
@@ -41,7 +42,7 @@ fn gflops(m: usize, k: usize, n: usize, ta: bool, tb: bool, budget: Duration) ->
     let start = Instant::now();
     let mut reps = 0usize;
     while reps < 3 || start.elapsed() < budget {
-        sgemm(m, k, n, 1.0, a, b, 0.0, &mut c, n);
+        sgemm_with(kernel, m, k, n, 1.0, a, b, 0.0, &mut c, n);
         reps += 1;
     }
     2.0 * (m * k * n * reps) as f64 / start.elapsed().as_secs_f64() / 1e9
@@ -49,13 +50,22 @@ fn gflops(m: usize, k: usize, n: usize, ta: bool, tb: bool, budget: Duration) ->
 
 fn main() {
     let budget = Duration::from_millis(400);
-    println!("{:<22} {:>5} {:>5} {:>5}  {:>9}  {:>12}", "product", "m", "k", "n", "1 thread", "2 threads");
+    println!("{:<22} {:>5} {:>5} {:>5}  {:>21}  {:>21}", "", "", "", "", "runtime's sgemm", "matrixmultiply");
+    println!(
+        "{:<22} {:>5} {:>5} {:>5}  {:>9}  {:>9}  {:>9}  {:>9}",
+        "product", "m", "k", "n", "1 thread", "2 threads", "1 thread", "2 threads"
+    );
     for &(what, m, k, n, ta, tb) in SHAPES {
-        let one = gflops(m, k, n, ta, tb, budget);
-        let two: f64 = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..2).map(|_| s.spawn(move || gflops(m, k, n, ta, tb, budget))).collect();
-            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        let rates = [Kernel::Fastest, Kernel::MatrixMultiply].map(|kernel| {
+            let one = gflops(kernel, (m, k, n), ta, tb, budget);
+            let two: f64 = std::thread::scope(|s| {
+                let handles: Vec<_> =
+                    (0..2).map(|_| s.spawn(move || gflops(kernel, (m, k, n), ta, tb, budget))).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            (one, two)
         });
-        println!("{what:<22} {m:>5} {k:>5} {n:>5}  {one:>7.1} GF  {two:>8.1} GF");
+        let [(a, b), (c, d)] = rates;
+        println!("{what:<22} {m:>5} {k:>5} {n:>5}  {a:>6.1} GF  {b:>6.1} GF  {c:>6.1} GF  {d:>6.1} GF");
     }
 }

@@ -51,49 +51,81 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// Which kernel multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// The runtime's AVX-512 kernels where the CPU and the layout allow,
+    /// `matrixmultiply` otherwise: what every layer uses.
+    Fastest,
+    /// `matrixmultiply` always, to compare against (`benches/sgemm.rs`).
+    MatrixMultiply,
+}
+
 /// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n`, and `C`
 /// row-major `m x n` with leading dimension `ldc`. With `beta == 0`, `C` is
 /// only written, never read.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32], ldc: usize) {
+    sgemm_with(Kernel::Fastest, m, k, n, alpha, a, b, beta, c, ldc);
+}
+
+/// [`sgemm`] with the kernel chosen.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with(
+    kernel: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef,
+    b: MatRef,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
     let (rsa, csa) = a.strides(m, k, "A");
     let (rsb, csb) = b.strides(k, n, "B");
     assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
     if m == 0 || n == 0 {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if k > 0 && a.op == Op::N && b.op == Op::T && avx512::available() {
-        // SAFETY: as for matrixmultiply below: A's rows (ld a.ld) and B's
-        // rows (its transpose's, ld b.ld) were checked just the same.
-        unsafe {
-            avx512::sgemm_nt(
-                (m, k, n),
-                alpha,
-                (a.data.as_ptr(), a.ld),
-                (b.data.as_ptr(), b.ld),
-                beta,
-                (c.as_mut_ptr(), ldc),
-            );
-        }
-        return;
-    }
     assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
     #[cfg(target_arch = "x86_64")]
-    if k > 0 && b.op == Op::N && avx512::available() {
-        // SAFETY: as for matrixmultiply below; the CPU has AVX-512F and
-        // k > 0, the kernel's other requirements.
-        unsafe {
-            avx512::sgemm(
-                (m, k, n),
-                alpha,
-                (a.data.as_ptr(), rsa, csa),
-                (b.data.as_ptr(), b.ld),
-                beta,
-                (c.as_mut_ptr(), ldc),
-            );
+    if kernel == Kernel::Fastest && k > 0 && avx512::available() {
+        match (a.op, b.op) {
+            (_, Op::N) => {
+                // SAFETY: every element of A, B and C lies inside its slice
+                // (checked above) and C, borrowed mutably, aliases neither;
+                // the CPU has AVX-512F and k > 0.
+                unsafe {
+                    avx512::sgemm(
+                        (m, k, n),
+                        alpha,
+                        (a.data.as_ptr(), rsa, csa),
+                        (b.data.as_ptr(), b.ld),
+                        beta,
+                        (c.as_mut_ptr(), ldc),
+                    );
+                }
+                return;
+            }
+            (Op::N, Op::T) => {
+                // SAFETY: as above: A's rows (a.ld apart) and B's rows (the
+                // rows of its transpose, b.ld apart) were checked the same.
+                unsafe {
+                    avx512::sgemm_nt(
+                        (m, k, n),
+                        alpha,
+                        (a.data.as_ptr(), a.ld),
+                        (b.data.as_ptr(), b.ld),
+                        beta,
+                        (c.as_mut_ptr(), ldc),
+                    );
+                }
+                return;
+            }
+            (Op::T, Op::T) => {}
         }
-        return;
     }
     // SAFETY: every element of A (m x k), B (k x n) and C (m x n) at the
     // strides passed lies inside its slice (checked above); C is borrowed
@@ -194,6 +226,26 @@ mod tests {
                     let spare = c[i * ldc + n];
                     assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
                 }
+            }
+        }
+    }
+
+    /// Every path (each AVX-512 kernel's layout and matrixmultiply's)
+    /// checks C before writing to it.
+    #[test]
+    fn refuses_a_c_too_short_on_every_path() {
+        let (a, b) = ([1.0f32; 12], [1.0f32; 12]);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            for kernel in [Kernel::Fastest, Kernel::MatrixMultiply] {
+                let ma = if ta { MatRef::t(&a, 3) } else { MatRef::n(&a, 4) };
+                let mb = if tb { MatRef::t(&b, 4) } else { MatRef::n(&b, 3) };
+                let err = std::panic::catch_unwind(|| {
+                    let mut c = [0.0f32; 8];
+                    sgemm_with(kernel, 3, 4, 3, 1.0, ma, mb, 0.0, &mut c, 3);
+                })
+                .expect_err("C of 8 values for a 3x3 product");
+                let msg = err.downcast_ref::<String>().map(String::as_str).unwrap_or("");
+                assert!(msg.contains("reaches past"), "ta={ta} tb={tb} {kernel:?}: {msg}");
             }
         }
     }
