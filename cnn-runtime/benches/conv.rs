@@ -9,31 +9,13 @@ use cnn_runtime::kernels::conv::{conv2d_backward, conv2d_forward, Conv};
 use cnn_runtime::kernels::window::Window;
 use std::time::Instant;
 
-/// A 3x3 stride-1 window over `h x h x c`, Keras's "same" or "valid".
-fn win(h: usize, c: usize, same: bool) -> Window {
-    let (pad, out) = if same { (1, h) } else { (0, h - 2) };
-    Window {
-        in_h: h,
-        in_w: h,
-        channels: c,
-        k_h: 3,
-        k_w: 3,
-        s_h: 1,
-        s_w: 1,
-        pad_top: pad,
-        pad_left: pad,
-        out_h: out,
-        out_w: out,
-    }
-}
-
 fn main() {
     let n = 16;
     println!("best of 5 runs of 40, {n} images, one thread");
     for (name, h, c, f, same) in
         [("conv2", 32, 32, 32, false), ("conv3", 15, 32, 64, true), ("conv4", 15, 64, 64, false)]
     {
-        let conv = Conv { window: win(h, c, same), filters: f };
+        let conv = Conv { window: Window::conv3x3(h, h, c, same), filters: f };
         let (cl, dl) = (conv.cols_len(), conv.dcols_len());
         let mut cols = vec![0.0; cl];
         let mut dcols = vec![0.0; dl];

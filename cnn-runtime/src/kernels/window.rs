@@ -20,6 +20,14 @@ pub struct Window {
 }
 
 impl Window {
+    /// A 3x3, stride-1 window over `h x w x channels`, padded as Keras pads
+    /// "same" (one cell all round) or "valid" (none): the shape Winograd
+    /// takes, for its tests and benchmarks.
+    pub const fn conv3x3(h: usize, w: usize, channels: usize, same: bool) -> Window {
+        let (pad, out_h, out_w) = if same { (1, h, w) } else { (0, h - 2, w - 2) };
+        Window { in_h: h, in_w: w, channels, k_h: 3, k_w: 3, s_h: 1, s_w: 1, pad_top: pad, pad_left: pad, out_h, out_w }
+    }
+
     /// Values in one input image.
     pub const fn in_len(&self) -> usize {
         self.in_h * self.in_w * self.channels

@@ -604,24 +604,6 @@ mod tests {
     use crate::kernels::window::{col2im, im2col};
     use crate::rng::Rng;
 
-    /// A 3x3 stride-1 window over `h x w x c` with Keras's padding.
-    fn window(h: usize, w: usize, c: usize, same: bool) -> Window {
-        let (pad, out_h, out_w) = if same { (1, h, w) } else { (0, h - 2, w - 2) };
-        Window {
-            in_h: h,
-            in_w: w,
-            channels: c,
-            k_h: 3,
-            k_w: 3,
-            s_h: 1,
-            s_w: 1,
-            pad_top: pad,
-            pad_left: pad,
-            out_h,
-            out_w,
-        }
-    }
-
     fn random(len: usize, rng: &mut Rng) -> Vec<f32> {
         (0..len).map(|_| rng.unit() * 2.0 - 1.0).collect()
     }
@@ -648,7 +630,7 @@ mod tests {
             (32, 32, 32, 32, true),
             (30, 30, 32, 32, false),
         ] {
-            let (win, n) = (window(h, w, c, same), 3);
+            let (win, n) = (Window::conv3x3(h, w, c, same), 3);
             let wg = Winograd::new(win, f).unwrap();
             // The last case's blocks of tiles run across images, and its
             // last block is short.
@@ -694,7 +676,7 @@ mod tests {
 
     #[test]
     fn only_3x3_stride_1() {
-        let w = window(8, 8, 4, true);
+        let w = Window::conv3x3(8, 8, 4, true);
         assert!(Winograd::new(w, 4).is_some());
         assert!(Winograd::new(Window { s_h: 2, ..w }, 4).is_none());
         assert!(Winograd::new(Window { k_w: 5, ..w }, 4).is_none());
