@@ -10,7 +10,7 @@
 //! AVX-512 the runtime's own kernels take every product and pack nothing,
 //! so there are none.
 
-use cnn::__rt::gemm::{sgemm, MatRef};
+use cnn::__rt::gemm::{own_kernels, sgemm, MatRef};
 use cnn::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,7 +80,7 @@ fn training_steps_after_the_first_do_not_allocate() {
         let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
         assert_eq!(during, 0, "{during} allocations in 5 steady-state steps");
         let packed = PACKING.load(Ordering::SeqCst) - packing;
-        if avx512() {
+        if own_kernels() {
             // Every product of this network takes the runtime's own kernels.
             assert_eq!(packed, 0, "{packed} packing buffers with AVX-512");
         } else {
@@ -94,13 +94,6 @@ fn training_steps_after_the_first_do_not_allocate() {
     sgemm(8, 8, 8, 1.0, MatRef::t(&a, 8), MatRef::t(&b, 8), 0.0, &mut c, 8);
     assert!(PACKING.load(Ordering::SeqCst) > packing);
     assert_eq!(c, [8.0; 64]);
-}
-
-fn avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// `train_step` takes a sized optimizer; this forwards to a `dyn` one.

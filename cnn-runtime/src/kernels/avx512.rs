@@ -29,17 +29,20 @@ const NR: usize = 32;
 /// cache while every row tile of `C` uses it.
 const KC: usize = 256;
 
-/// Whether this CPU runs [`sgemm`].
+/// Whether [`sgemm`] runs: the CPU has AVX-512F, and `CNN_SGEMM` is not
+/// `matrixmultiply` (which sends every product to `matrixmultiply`, to
+/// check a result against it; CI runs the Keras references both ways).
 #[inline]
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let forced_off = std::env::var_os("CNN_SGEMM").is_some_and(|v| v == "matrixmultiply");
+        #[cfg(target_arch = "x86_64")]
+        let cpu = std::arch::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        cpu && !forced_off
+    })
 }
 
 /// `C = alpha A B + beta C` for `A: m x k` at strides `(rsa, csa)`, `B:

@@ -51,6 +51,12 @@ impl<'a> MatRef<'a> {
     }
 }
 
+/// Whether [`Kernel::Fastest`] runs the runtime's own kernels (which
+/// never allocate) for every layout but two transposed operands.
+pub fn own_kernels() -> bool {
+    avx512::available()
+}
+
 /// Which kernel multiplies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
@@ -189,8 +195,8 @@ mod tests {
     /// Every register-tile height (1 to 12 rows and past), column edges
     /// inside either 16-lane half, depths across a `KC` pass, `A` both ways,
     /// `B` both ways (each layout the AVX-512 kernels take, and one they
-    /// leave to matrixmultiply), with C
-    /// overwritten (its NaNs never read) or accumulated into.
+    /// leave to matrixmultiply), with C overwritten (its NaNs never read)
+    /// or accumulated into; on the fastest path and on matrixmultiply's.
     #[test]
     fn every_edge_of_the_register_tiles_matches_naive_product() {
         for (m, k, n) in [(1, 1, 1), (13, 5, 17), (25, 300, 33), (12, 64, 32), (7, 513, 70), (30, 2, 15)] {
@@ -207,24 +213,26 @@ mod tests {
                 (true, false, 1.0),
                 (false, true, 1.0),
             ] {
-                let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
-                let mb = if tb { MatRef::t(&bt, k) } else { MatRef::n(&b, n) };
-                // One spare column in C, which must stay untouched.
-                let ldc = n + 1;
-                let start = if beta == 0.0 { f32::NAN } else { 0.5 };
-                let mut c: Vec<f32> = vec![start; m * ldc];
-                sgemm(m, k, n, 2.0, ma, mb, beta, &mut c, ldc);
-                for i in 0..m {
-                    for j in 0..n {
-                        let expect = 2.0 * want[i * n + j] + if beta == 0.0 { 0.0 } else { 0.5 };
-                        let got = c[i * ldc + j];
-                        assert!(
+                for kernel in [Kernel::Fastest, Kernel::MatrixMultiply] {
+                    let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
+                    let mb = if tb { MatRef::t(&bt, k) } else { MatRef::n(&b, n) };
+                    // One spare column in C, which must stay untouched.
+                    let ldc = n + 1;
+                    let start = if beta == 0.0 { f32::NAN } else { 0.5 };
+                    let mut c: Vec<f32> = vec![start; m * ldc];
+                    sgemm_with(kernel, m, k, n, 2.0, ma, mb, beta, &mut c, ldc);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let expect = 2.0 * want[i * n + j] + if beta == 0.0 { 0.0 } else { 0.5 };
+                            let got = c[i * ldc + j];
+                            assert!(
                             (got - expect).abs() <= 1e-4 * (1.0 + expect.abs()),
-                            "{m}x{k}x{n} ta={ta} tb={tb} beta={beta}: C[{i}][{j}] = {got}, want {expect}"
+                            "{m}x{k}x{n} ta={ta} tb={tb} beta={beta} {kernel:?}: C[{i}][{j}] = {got}, want {expect}"
                         );
+                        }
+                        let spare = c[i * ldc + n];
+                        assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
                     }
-                    let spare = c[i * ldc + n];
-                    assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
                 }
             }
         }
