@@ -225,20 +225,11 @@ impl Winograd {
         assert!(kernel.len() == 9 * cf && u.len() >= 16 * cf, "winograd: kernel does not fit");
         let g: [&[f32]; 9] = std::array::from_fn(|k| &kernel[k * cf..][..cf]);
         let mut planes = u.chunks_exact_mut(cf);
-        let out: [&mut [f32]; 16] = std::array::from_fn(|_| planes.next().expect("16 planes"));
-        for e in 0..cf {
-            let mut gt = [[0.0f32; 3]; 4];
-            for (i, row) in G.iter().enumerate() {
-                for b in 0..3 {
-                    gt[i][b] = row[0] * g[b][e] + row[1] * g[3 + b][e] + row[2] * g[6 + b][e];
-                }
-            }
-            for i in 0..4 {
-                for (j, row) in G.iter().enumerate() {
-                    out[i * 4 + j][e] = row[0] * gt[i][0] + row[1] * gt[i][1] + row[2] * gt[i][2];
-                }
-            }
-        }
+        let out: [Option<&mut [f32]>; 16] = std::array::from_fn(|_| planes.next());
+        vectorized(
+            #[inline(always)]
+            || run::<KernelTransform, 9, 16, false>(cf, g, out),
+        );
     }
 
     /// `dkernel = Gᵀ dU G`, the adjoint of `transform_kernel`.
@@ -247,21 +238,11 @@ impl Winograd {
         assert!(dkernel.len() == 9 * cf && du.len() >= 16 * cf, "winograd: kernel gradient does not fit");
         let d: [&[f32]; 16] = std::array::from_fn(|k| &du[k * cf..][..cf]);
         let mut taps = dkernel.chunks_exact_mut(cf);
-        let out: [&mut [f32]; 9] = std::array::from_fn(|_| taps.next().expect("9 taps"));
-        for e in 0..cf {
-            // Gᵀ over the rows: 3x4.
-            let mut gd = [[0.0f32; 4]; 3];
-            for (a, row) in gd.iter_mut().enumerate() {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = G[0][a] * d[j][e] + G[1][a] * d[4 + j][e] + G[2][a] * d[8 + j][e] + G[3][a] * d[12 + j][e];
-                }
-            }
-            for (a, row) in gd.iter().enumerate() {
-                for b in 0..3 {
-                    out[a * 3 + b][e] = row[0] * G[0][b] + row[1] * G[1][b] + row[2] * G[2][b] + row[3] * G[3][b];
-                }
-            }
-        }
+        let out: [Option<&mut [f32]>; 9] = std::array::from_fn(|_| taps.next());
+        vectorized(
+            #[inline(always)]
+            || run::<KernelGrad, 16, 9, false>(cf, d, out),
+        );
     }
 
     /// `(image, its tiles, row of the first)` of each image that the
@@ -527,6 +508,58 @@ fn at4<const W: usize>([m0, m1, m2, m3]: [Lane<W>; 4]) -> [Lane<W>; 2] {
 #[inline(always)]
 fn a2<const W: usize>([g0, g1]: [Lane<W>; 2]) -> [Lane<W>; 4] {
     [g0, add(g0, g1), sub(g0, g1), neg(g1)]
+}
+
+/// `x * s` lane by lane.
+#[inline(always)]
+fn scale<const W: usize>(a: Lane<W>, s: f32) -> Lane<W> {
+    let mut a = a;
+    a.iter_mut().for_each(|a| *a *= s);
+    a
+}
+
+/// `G g Gᵀ`: the 3x3 taps of one (channel, filter) pair in, 4x4 out.
+struct KernelTransform;
+impl Tile<9, 16> for KernelTransform {
+    #[inline(always)]
+    fn apply<const W: usize>(g: [Lane<W>; 9]) -> [Lane<W>; 16] {
+        let mut gt = [[[0.0; W]; 3]; 4];
+        for (gt, row) in gt.iter_mut().zip(&G) {
+            for (b, gt) in gt.iter_mut().enumerate() {
+                *gt = add(add(scale(g[b], row[0]), scale(g[3 + b], row[1])), scale(g[6 + b], row[2]));
+            }
+        }
+        let mut u = [[0.0; W]; 16];
+        for (i, gt) in gt.iter().enumerate() {
+            for (j, row) in G.iter().enumerate() {
+                u[i * 4 + j] = add(add(scale(gt[0], row[0]), scale(gt[1], row[1])), scale(gt[2], row[2]));
+            }
+        }
+        u
+    }
+}
+
+/// `Gᵀ dU G`: 4x4 in, 3x3 out (the adjoint of `KernelTransform`).
+struct KernelGrad;
+impl Tile<16, 9> for KernelGrad {
+    #[inline(always)]
+    fn apply<const W: usize>(d: [Lane<W>; 16]) -> [Lane<W>; 9] {
+        let mut gd = [[[0.0; W]; 4]; 3];
+        for (a, row) in gd.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                let (x, y) = (scale(d[j], G[0][a]), scale(d[4 + j], G[1][a]));
+                *v = add(add(add(x, y), scale(d[8 + j], G[2][a])), scale(d[12 + j], G[3][a]));
+            }
+        }
+        let mut dk = [[0.0; W]; 9];
+        for (a, row) in gd.iter().enumerate() {
+            for b in 0..3 {
+                let (x, y) = (scale(row[0], G[0][b]), scale(row[1], G[1][b]));
+                dk[a * 3 + b] = add(add(add(x, y), scale(row[2], G[2][b])), scale(row[3], G[3][b]));
+            }
+        }
+        dk
+    }
 }
 
 /// `Bᵀ d B`: 4x4 in, 4x4 out, row-major.
