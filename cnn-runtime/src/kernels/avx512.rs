@@ -15,7 +15,7 @@
 //! `inputs x units`) takes [`sgemm_nt`] instead: each element of `C` is a
 //! dot product of a row of `A` and a row of `B`, both contiguous.
 //!
-//! Only [`super::gemm::sgemm`] calls this, after checking every index.
+//! Only [`super::gemm::sgemm_with`] calls this, after checking every index.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
