@@ -1,9 +1,9 @@
 //! sgemm without packing, for CPUs with AVX-512: `C = alpha A B + beta C`
 //! with `B` row-major.
 //!
-//! Most of the step's products are thin: Winograd's planes multiply a few
-//! hundred rows by 32 or 64 channels, and `dense_1` multiplies 16 rows by a
-//! 2304x512 kernel. `matrixmultiply` packs both operands on every call,
+//! Most of the step's products are thin: Winograd's planes multiply blocks
+//! of 32 to 64 tiles by 32 or 64 channels, and `dense_1` multiplies 16
+//! rows by a 2304x512 kernel. `matrixmultiply` packs both operands on every call,
 //! which for these shapes costs half as much as the multiplication itself.
 //! Here nothing is packed: a register tile of `MR` rows by `NR` columns of
 //! `C` reads each element of `A` with one broadcast, wherever it lies
