@@ -120,12 +120,7 @@ impl Winograd {
         for (first, rows) in self.blocks(n) {
             vectorized(
                 #[inline(always)]
-                || {
-                    let mut planes = planes_mut(v, plane(rows, c));
-                    for (image, tiles, row) in self.segments(first, rows) {
-                        self.transform_input(&x[image * in_len..][..in_len], tiles, &mut planes, row, zeros);
-                    }
-                },
+                || self.transform_block_input(x, first, rows, v, zeros),
             );
             for xi in 0..16 {
                 let up = &u[xi * c * f..][..c * f];
@@ -177,10 +172,7 @@ impl Winograd {
             vectorized(
                 #[inline(always)]
                 || {
-                    let mut planes = planes_mut(v, plane(rows, c));
-                    for (image, tiles, row) in self.segments(first, rows) {
-                        self.transform_input(&x[image * in_len..][..in_len], tiles.clone(), &mut planes, row, zeros);
-                    }
+                    self.transform_block_input(x, first, rows, v, zeros);
                     let mut planes = planes_mut(dm, plane(rows, f));
                     for (image, tiles, row) in self.segments(first, rows) {
                         self.transform_output_grad(&dz[image * out_len..][..out_len], tiles, &mut planes, row, zeros);
@@ -223,25 +215,26 @@ impl Winograd {
     fn transform_kernel(&self, kernel: &[f32], u: &mut [f32]) {
         let cf = self.window.channels * self.filters;
         assert!(kernel.len() == 9 * cf && u.len() >= 16 * cf, "winograd: kernel does not fit");
-        let g: [&[f32]; 9] = std::array::from_fn(|k| &kernel[k * cf..][..cf]);
-        let mut planes = u.chunks_exact_mut(cf);
-        let out: [Option<&mut [f32]>; 16] = std::array::from_fn(|_| planes.next());
-        vectorized(
-            #[inline(always)]
-            || run::<KernelTransform, 9, 16, false>(cf, g, out),
-        );
+        self.per_pair::<KernelTransform, 9, 16>(kernel, u);
     }
 
     /// `dkernel = Gᵀ dU G`, the adjoint of `transform_kernel`.
     fn kernel_grad(&self, du: &[f32], dkernel: &mut [f32]) {
         let cf = self.window.channels * self.filters;
         assert!(dkernel.len() == 9 * cf && du.len() >= 16 * cf, "winograd: kernel gradient does not fit");
-        let d: [&[f32]; 16] = std::array::from_fn(|k| &du[k * cf..][..cf]);
-        let mut taps = dkernel.chunks_exact_mut(cf);
-        let out: [Option<&mut [f32]>; 9] = std::array::from_fn(|_| taps.next());
+        self.per_pair::<KernelGrad, 16, 9>(du, dkernel);
+    }
+
+    /// `T` applied to every (channel, filter) pair, from `I` planes of
+    /// `channels x filters` in `src` to `O` planes in `dst`.
+    fn per_pair<T: Tile<I, O>, const I: usize, const O: usize>(&self, src: &[f32], dst: &mut [f32]) {
+        let cf = self.window.channels * self.filters;
+        let ins: [&[f32]; I] = std::array::from_fn(|k| &src[k * cf..][..cf]);
+        let mut planes = dst.chunks_exact_mut(cf);
+        let outs: [Option<&mut [f32]>; O] = std::array::from_fn(|_| planes.next());
         vectorized(
             #[inline(always)]
-            || run::<KernelGrad, 16, 9, false>(cf, d, out),
+            || run::<T, I, O, false>(cf, ins, outs),
         );
     }
 
@@ -254,6 +247,17 @@ impl Winograd {
             let (from, to) = (first.max(image * t), end.min((image + 1) * t));
             (image, from - image * t..to - image * t, from - first)
         })
+    }
+
+    /// `V` of the `rows` tiles of the block from tile `first` of the images
+    /// `x`, shared by the forward and backward passes.
+    #[inline(always)]
+    fn transform_block_input(&self, x: &[f32], first: usize, rows: usize, v: &mut [f32], zeros: &[f32]) {
+        let in_len = self.window.in_len();
+        let mut planes = planes_mut(v, plane(rows, self.window.channels));
+        for (image, tiles, row) in self.segments(first, rows) {
+            self.transform_input(&x[image * in_len..][..in_len], tiles, &mut planes, row, zeros);
+        }
     }
 
     /// `V = Bᵀ d B` for `tiles` of image `x`, into the rows of `planes`
