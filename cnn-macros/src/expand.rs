@@ -280,14 +280,16 @@ impl<'a> Plan<'a> {
                         }
                         Op::Dense { inputs, units, .. } => {
                             let (inputs, units) = (lit(*inputs), lit(*units));
-                            if Plan::defers(self.model, i) {
+                            // A deferred kernel gradient keeps dz for later instead.
+                            let (keep, dk) = if Plan::defers(self.model, i) {
                                 let dz = format_ident!("dz{}", i);
-                                quote! {
-                                    ws.#dz[..n * #units].copy_from_slice(&#cur);
-                                    ::cnn::__rt::dense_backward(#inputs, #units, &p[#k0..#k1], #input, &#cur, #dx, None, #db, n);
-                                }
+                                (quote!(ws.#dz[..n * #units].copy_from_slice(&#cur);), quote!(None))
                             } else {
-                                quote!(::cnn::__rt::dense_backward(#inputs, #units, &p[#k0..#k1], #input, &#cur, #dx, Some(dk), #db, n);)
+                                (quote!(), quote!(Some(dk)))
+                            };
+                            quote! {
+                                #keep
+                                ::cnn::__rt::dense_backward(#inputs, #units, &p[#k0..#k1], #input, &#cur, #dx, #dk, #db, n);
                             }
                         }
                         _ => unreachable!("matched above"),

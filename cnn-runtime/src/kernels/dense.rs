@@ -84,9 +84,12 @@ pub fn dense_kernel_grad<'a>(
     dkernel: &mut [f32],
 ) {
     assert!(dkernel.len() == inputs * units, "dense_kernel_grad: kernel gradient does not fit");
-    let rows = (GRAD_BLOCK / units.max(1)).max(1);
-    dkernel.par_chunks_mut(rows * units.max(1)).enumerate().for_each(|(b, block)| {
-        let (first, rows) = (b * rows, block.len() / units.max(1));
+    if dkernel.is_empty() {
+        return;
+    }
+    let rows = (GRAD_BLOCK / units).max(1);
+    dkernel.par_chunks_mut(rows * units).enumerate().for_each(|(b, block)| {
+        let (first, rows) = (b * rows, block.len() / units);
         let mut beta = 0.0;
         for (x, dz, n) in (0..chunks).map(&part).filter(|&(_, _, n)| n > 0) {
             let (x, dz) = (MatRef::t(&x[first..n * inputs], inputs), MatRef::n(&dz[..n * units], units));

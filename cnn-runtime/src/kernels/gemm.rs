@@ -225,10 +225,11 @@ mod tests {
                         for j in 0..n {
                             let expect = 2.0 * want[i * n + j] + if beta == 0.0 { 0.0 } else { 0.5 };
                             let got = c[i * ldc + j];
+                            let case = format!("{m}x{k}x{n} ta={ta} tb={tb} beta={beta} {kernel:?}");
                             assert!(
-                            (got - expect).abs() <= 1e-4 * (1.0 + expect.abs()),
-                            "{m}x{k}x{n} ta={ta} tb={tb} beta={beta} {kernel:?}: C[{i}][{j}] = {got}, want {expect}"
-                        );
+                                (got - expect).abs() <= 1e-4 * (1.0 + expect.abs()),
+                                "{case}: C[{i}][{j}] = {got}, want {expect}"
+                            );
                         }
                         let spare = c[i * ldc + n];
                         assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
