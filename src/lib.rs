@@ -65,6 +65,7 @@ pub use cnn_runtime::*;
 pub mod prelude {
     pub use crate::cnn;
     pub use cnn_runtime::{
-        Adam, Augment, Batch, Dataset, FitOptions, History, Network, Optimizer, RmsProp, Sgd, Shape1, Shape3, Verbosity,
+        Adam, Augment, Batch, Dataset, FitOptions, History, Mode, Network, Optimizer, RmsProp, Sgd, Shape1, Shape3,
+        Verbosity,
     };
 }

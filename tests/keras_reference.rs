@@ -65,7 +65,7 @@ macro_rules! check_reference {
         let labels = file.u8("labels").unwrap();
 
         let mut worst_layer = 0.0f32;
-        let outputs = net.layer_outputs(&images).unwrap();
+        let outputs = net.layer_outputs(&images, Mode::Inference).unwrap();
         for (layer, got) in <$net>::LAYERS.iter().zip(&outputs) {
             let want = tensor(&file, &format!("activation.{}", layer.name));
             worst_layer = worst_layer.max(assert_close(layer.name, got, &want, atol, rtol));
@@ -138,4 +138,121 @@ fn seed_with_dropout_layers_matches_keras() {
     if let Some(path) = common::shared("reference/seed.safetensors") {
         check_reference!(Cifar10Net, path, (1e-5, 1e-3));
     }
+}
+
+cnn! {
+    /// `bn.safetensors` (`../shared/anchors/nets/bn.json`): BatchNormalization
+    /// with and without `center` and `scale`, on images and on flat
+    /// features, with other momentum and epsilon; GlobalMaxPooling2D;
+    /// `he_normal`; `l2`; `Rescaling`; gelu, selu, softplus, elu, swish,
+    /// leaky_relu and hard_sigmoid.
+    struct BnNet {
+        Conv2D(5, (3, 3), padding = "same", kernel_initializer = "he_normal", kernel_regularizer = l2(0.01),
+               input_shape = (9, 8, 3)),
+        BatchNormalization(),
+        Activation("relu"),
+        Conv2D(7, (2, 2), strides = (2, 2), use_bias = false),
+        BatchNormalization(momentum = 0.9, epsilon = 0.0001, scale = false),
+        Activation("gelu"),
+        Conv2D(6, (1, 1), activation = "selu"),
+        BatchNormalization(center = false),
+        Activation("softplus"),
+        GlobalMaxPooling2D(),
+        Dense(8, activation = "elu", kernel_regularizer = l2(0.002)),
+        BatchNormalization(momentum = 0.5),
+        Activation("swish"),
+        Dense(6, activation = "leaky_relu"),
+        Rescaling(scale = 0.5, offset = 0.25),
+        Activation("hard_sigmoid"),
+        Dense(4, activation = "softmax"),
+    }
+}
+
+/// The checks of a reference from `make_reference_graph.py`: inference
+/// output; every layer's output in training mode; the loss with its `l2`
+/// penalties and every trainable tensor's gradient; three RMSprop steps,
+/// their losses, every tensor after them (moving statistics included) and
+/// the inference output after them. Prints the largest difference of each.
+macro_rules! check_graph_reference {
+    ($net:ty, $path:expr, $tol:expr) => {{
+        let path = $path;
+        let file = TensorFile::open(&path).unwrap();
+        let meta = file.metadata();
+        let lr: f32 = meta["lr"].parse().unwrap();
+        let decay: f32 = meta["decay"].parse().unwrap();
+        assert_eq!(meta["trainable_params"], <$net>::TRAINABLE_PARAMS.to_string());
+        assert_eq!(meta["non_trainable_params"], <$net>::NON_TRAINABLE_PARAMS.to_string());
+        let (atol, rtol): (f32, f32) = $tol;
+        let mut net = <$net>::load(&path).unwrap();
+        net.set_dropout(false);
+        let images = tensor(&file, "input");
+        let labels = file.u8("labels").unwrap();
+
+        let worst_output = assert_close("output", &net.predict(&images), &tensor(&file, "output"), atol, rtol);
+        let mut worst_layer = 0.0f32;
+        let outputs = net.layer_outputs(&images, Mode::Training).unwrap();
+        for (layer, got) in <$net>::LAYERS.iter().zip(&outputs) {
+            let want = tensor(&file, &format!("activation.{}", layer.name));
+            worst_layer = worst_layer.max(assert_close(layer.name, got, &want, atol, rtol));
+        }
+
+        let (loss, grads) = net.gradients(&images, &labels).unwrap();
+        let want_loss = tensor(&file, "loss")[0];
+        assert!((loss - want_loss).abs() <= atol + rtol * want_loss.abs(), "loss {loss} vs Keras {want_loss}");
+        let grads = grads.to_vec();
+        let mut worst_grad = 0.0f32;
+        for t in <$net>::TENSORS.iter().filter(|t| t.trainable) {
+            let want = tensor(&file, &format!("grad.{}", t.name));
+            let what = format!("grad.{}", t.name);
+            worst_grad = worst_grad.max(assert_close(&what, &grads[t.range()], &want, atol, rtol * 10.0));
+        }
+
+        let mut opt = RmsProp::new(lr).decay(decay);
+        let mut worst_step_loss = 0.0f32;
+        for want in &tensor(&file, "rmsprop.losses") {
+            let got = net.train_step(&images, &labels, &mut opt);
+            assert!((got - want).abs() <= atol + rtol * want.abs(), "rmsprop loss {got} vs Keras {want}");
+            worst_step_loss = worst_step_loss.max((got - want).abs());
+        }
+        // Where the exact gradient is zero (a bias that BatchNormalization
+        // cancels, or one that only reaches it through an activation in its
+        // linear range), float32 computes rounding noise (1e-9 here), and
+        // RMSprop scales noise to steps of about lr, in Keras as here: such
+        // weights are held only to the one-first-step bound.
+        let mut worst_weight = 0.0f32;
+        let mut noise = 0;
+        for t in <$net>::TENSORS {
+            let want = tensor(&file, &format!("rmsprop.step3.{}", t.name));
+            let got = net.tensor(t.name).unwrap();
+            worst_weight = worst_weight.max(assert_close(t.name, got, &want, 3.2 * lr, 1e-4));
+            // Moving statistics follow the weights, noise included: they
+            // are held to the same bound, not to a rule about steps of lr.
+            if !t.trainable {
+                continue;
+            }
+            let first = tensor(&file, &format!("grad.{}", t.name));
+            noise += first.iter().filter(|g| g.abs() < 1e-7).count();
+            let off = got
+                .iter()
+                .zip(&want)
+                .zip(&first)
+                .filter(|((g, w), first)| first.abs() >= 1e-7 && (*g - *w).abs() > 0.01 * lr + 1e-4 * w.abs())
+                .count();
+            assert!(off * 100 < t.len.max(100), "{off} of {}'s {} values differ from Keras's by over 0.01 lr", t.name, t.len);
+        }
+        let after = tensor(&file, "output.after3");
+        let worst_after = assert_close("output.after3", &net.predict(&images), &after, atol * 10.0, rtol * 10.0);
+        println!(
+            "{}: max |diff| output {worst_output:.2e}, training-mode layers {worst_layer:.2e}, loss {:.2e}, \
+             grads {worst_grad:.2e}, rmsprop losses {worst_step_loss:.2e}, weights after 3 steps {worst_weight:.2e}, \
+             output after 3 steps {worst_after:.2e}; {noise} weights with a gradient of rounding noise held to 3.2 lr only",
+            path.display(),
+            (loss - want_loss).abs()
+        );
+    }};
+}
+
+#[test]
+fn batch_normalization_network_matches_keras() {
+    check_graph_reference!(BnNet, common::data("bn.safetensors"), (1e-5, 1e-3));
 }

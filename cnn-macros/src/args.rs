@@ -3,7 +3,7 @@
 //! argument and says what would fit.
 
 use crate::ast::{Arg, LayerCall, Loc, Value, ValueKind};
-use crate::shape::Padding;
+pub use cnn_core::{Activation, Initializer, Padding};
 
 /// A layer's Keras signature: its arguments in positional order, and how
 /// many of the first ones are required.
@@ -11,6 +11,8 @@ pub struct Signature {
     pub class: &'static str,
     pub positional: &'static [&'static str],
     pub required: usize,
+    /// Arguments taken by keyword only.
+    pub keywords: &'static [&'static str],
     /// An example call, shown when a required argument is missing.
     pub example: &'static str,
 }
@@ -47,14 +49,21 @@ impl Signature {
                 }
                 Arg::Keyword(key, value) => {
                     let key_str = key.to_string();
-                    let Some(&name) = self.positional.iter().chain(KEYWORD_ONLY).find(|n| **n == key_str) else {
+                    let mut known = self.positional.iter().chain(self.keywords).chain(KEYWORD_ONLY);
+                    let Some(&name) = known.find(|n| **n == key_str) else {
                         return Err(syn::Error::new(
                             key.span(),
                             format!(
                                 "{label}: {} has no argument `{}`; its arguments are {}",
                                 self.class,
                                 key_str,
-                                self.positional.iter().chain(KEYWORD_ONLY).copied().collect::<Vec<_>>().join(", ")
+                                self.positional
+                                    .iter()
+                                    .chain(self.keywords)
+                                    .chain(KEYWORD_ONLY)
+                                    .copied()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         ));
                     };
@@ -153,9 +162,9 @@ impl Bound {
         };
         match &value.kind {
             ValueKind::None => Ok(Activation::Linear),
-            ValueKind::Str(s) => Activation::ALL.iter().copied().find(|a| a.keras_name() == s).ok_or_else(|| {
+            ValueKind::Str(s) => Activation::from_keras(s).ok_or_else(|| {
                 value.loc.error(format!(
-                    "{}: unknown activation \"{}\"; expected one of {}",
+                    "{}: unknown activation \"{}\"; expected one of {}, \"silu\"",
                     self.label,
                     s,
                     Activation::ALL.iter().map(|a| format!("\"{}\"", a.keras_name())).collect::<Vec<_>>().join(", ")
@@ -236,27 +245,81 @@ impl Bound {
     }
 }
 
-/// The activations of `Activation(...)` and of `activation = ...`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Activation {
-    Linear,
-    Relu,
-    Sigmoid,
-    Tanh,
-    Softmax,
+/// A number argument: an integer or a float literal.
+fn number(value: &Value) -> Option<f64> {
+    match value.kind {
+        ValueKind::Float(f) => Some(f),
+        ValueKind::Int(i) => Some(i as f64),
+        _ => None,
+    }
 }
 
-impl Activation {
-    pub const ALL: [Activation; 5] =
-        [Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Softmax, Activation::Linear];
+impl Bound {
+    /// A number, or `default` when the argument is absent.
+    pub fn float(&self, name: &str, default: Option<f64>) -> syn::Result<f64> {
+        let Some(value) = self.get(name) else {
+            return Ok(default.expect("required arguments are checked by bind"));
+        };
+        number(value).ok_or_else(|| self.type_error(name, value, "a number"))
+    }
 
-    pub fn keras_name(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Relu => "relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::Softmax => "softmax",
+    /// A number that must lie in `range`, which `expected` describes.
+    pub fn float_in(
+        &self,
+        name: &str,
+        default: f64,
+        range: impl std::ops::RangeBounds<f64>,
+        expected: &str,
+    ) -> syn::Result<f64> {
+        let v = self.float(name, Some(default))?;
+        if range.contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.loc(name).error(format!("{}: `{name}` must be {expected}, got {v}", self.label)))
+        }
+    }
+
+    /// `kernel_initializer = "he_normal"`; Keras's default is `glorot_uniform`.
+    pub fn initializer(&self) -> syn::Result<Initializer> {
+        let Some(value) = self.get("kernel_initializer") else {
+            return Ok(Initializer::GlorotUniform);
+        };
+        let known =
+            || Initializer::ALL.iter().map(|i| format!("\"{}\"", i.keras_name())).collect::<Vec<_>>().join(", ");
+        match &value.kind {
+            ValueKind::Str(s) => Initializer::from_keras(s).ok_or_else(|| {
+                value.loc.error(format!(
+                    "{}: unknown kernel_initializer \"{s}\"; expected one of {}",
+                    self.label,
+                    known()
+                ))
+            }),
+            _ => Err(self.type_error("kernel_initializer", value, &format!("one of {}", known()))),
+        }
+    }
+
+    /// `kernel_regularizer = l2(x)`: the factor `x` (0 without one).
+    pub fn l2(&self) -> syn::Result<f64> {
+        let Some(value) = self.get("kernel_regularizer") else {
+            return Ok(0.0);
+        };
+        let expected = "`l2(x)` with a factor x >= 0, such as `l2(1e-4)`";
+        match &value.kind {
+            ValueKind::None => Ok(0.0),
+            ValueKind::Call(name, args) if name == "l2" || name == "L2" => {
+                let [arg] = &args[..] else {
+                    return Err(value.loc.error(format!("{}: `kernel_regularizer` must be {expected}", self.label)));
+                };
+                match number(arg) {
+                    Some(x) if x >= 0.0 && x.is_finite() => Ok(x),
+                    Some(x) => Err(arg.loc.error(format!(
+                        "{}: the l2 factor must be at least 0 (it multiplies the sum of the squared weights), got {x}",
+                        self.label
+                    ))),
+                    None => Err(self.type_error("kernel_regularizer", arg, "a number")),
+                }
+            }
+            _ => Err(self.type_error("kernel_regularizer", value, expected)),
         }
     }
 }

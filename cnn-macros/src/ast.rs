@@ -59,6 +59,8 @@ pub enum ValueKind {
     /// Python's `None` (Keras's "no activation").
     None,
     Tuple(Vec<Value>),
+    /// A call such as `l2(1e-4)`.
+    Call(String, Vec<Value>),
 }
 
 impl Value {
@@ -71,6 +73,7 @@ impl Value {
             ValueKind::Bool(_) => "a boolean",
             ValueKind::None => "None",
             ValueKind::Tuple(_) => "a tuple",
+            ValueKind::Call(..) => "a call",
         }
     }
 }
@@ -161,6 +164,13 @@ impl Value {
             }
             Expr::Paren(p) => return Value::from_expr(&p.expr).map(|v| Value { loc, ..v }),
             Expr::Group(g) => return Value::from_expr(&g.expr),
+            Expr::Call(call) => match &*call.func {
+                Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => ValueKind::Call(
+                    p.path.get_ident().map(|i| i.to_string()).unwrap_or_default(),
+                    call.args.iter().map(Value::from_expr).collect::<syn::Result<_>>()?,
+                ),
+                other => return Err(syn::Error::new_spanned(other, "expected a function name such as `l2`")),
+            },
             Expr::Tuple(t) => ValueKind::Tuple(t.elems.iter().map(Value::from_expr).collect::<syn::Result<_>>()?),
             Expr::Path(p) if p.qself.is_none() => {
                 match p.path.get_ident().map(|i| i.to_string()).as_deref() {

@@ -3,54 +3,56 @@
 //! parameter vector. Every check that can refuse a layer list lives here or
 //! in `args.rs`; after `Model::build` succeeds, expansion cannot fail.
 
-use crate::args::{Activation, Signature};
+use crate::args::{Activation, Initializer, Signature};
 use crate::ast::{Arg, LayerCall, NetDef, Value, ValueKind};
-use crate::shape::{self, Padding};
+use cnn_core::{checked_len, conv2d_params, dense_params, window_axis, Padding, Pool, Window};
 
-/// A conv or pool window over an NHWC input, with Keras's padding worked out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    pub in_h: usize,
-    pub in_w: usize,
-    pub channels: usize,
-    pub k_h: usize,
-    pub k_w: usize,
-    pub s_h: usize,
-    pub s_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-    pub padding: Padding,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolKind {
-    Max,
-    Average,
+/// A Conv2D's or Dense's kernel options.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kernel {
+    pub initializer: Initializer,
+    /// `kernel_regularizer = l2(x)`; 0 without one.
+    pub l2: f64,
+    pub trainable: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Conv2D { window: Window, filters: usize, activation: Activation, use_bias: bool },
-    Dense { inputs: usize, units: usize, activation: Activation, use_bias: bool },
-    Pool { kind: PoolKind, window: Window },
+    Conv2D { window: Window, filters: usize, activation: Activation, use_bias: bool, kernel: Kernel },
+    Dense { inputs: usize, units: usize, activation: Activation, use_bias: bool, kernel: Kernel },
+    Pool { kind: Pool, window: Window },
+    GlobalPool { kind: Pool, positions: usize, channels: usize },
     Activation(Activation),
     Dropout(f64),
     Flatten,
+    BatchNorm { channels: usize, momentum: f64, epsilon: f64, center: bool, scale: bool },
+    Rescaling { scale: f64, offset: f64 },
 }
 
-/// A weight tensor's place in the network's flat parameter vector.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How a tensor starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Kernel { initializer: Initializer, fan_in: usize, fan_out: usize },
+    Zeros,
+    Ones,
+}
+
+/// A weight tensor and its place in the network's flat parameter vector.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
-    /// `{layer}.kernel` or `{layer}.bias`, as Keras and safetensors name it.
+    /// `{layer}.kernel`, `.bias`, `.gamma`, `.beta`, `.moving_mean` or
+    /// `.moving_variance`, as Keras and safetensors name it.
     pub name: String,
+    /// What it is to its layer: `kernel`, `bias`, `gamma`, ...
+    pub role: &'static str,
     /// Keras's layout: `[kh, kw, in, out]`, `[in, out]` or `[out]`.
     pub shape: Vec<usize>,
+    /// Set once every layer is known: trainable tensors come first.
     pub offset: usize,
     pub len: usize,
-    /// Glorot-uniform fan-in and fan-out for a kernel; `None` for a bias (zeros).
-    pub fans: Option<(usize, usize)>,
+    pub init: Init,
+    pub trainable: bool,
+    pub l2: f64,
 }
 
 pub struct Layer {
@@ -63,14 +65,22 @@ pub struct Layer {
     pub input: Vec<usize>,
     pub output: Vec<usize>,
     pub params: usize,
-    /// Into the flat parameter vector: the kernel, then the bias if any.
+    /// In Keras's order: kernel, bias; or gamma, beta, moving mean and variance.
     pub tensors: Vec<Tensor>,
+}
+
+impl Layer {
+    /// The tensor with this role (`"kernel"`, `"gamma"`, ...), if the layer has it.
+    pub fn tensor(&self, role: &str) -> Option<&Tensor> {
+        self.tensors.iter().find(|t| t.role == role)
+    }
 }
 
 pub struct Model {
     pub input: [usize; 3],
     pub layers: Vec<Layer>,
     pub total_params: usize,
+    pub trainable_params: usize,
 }
 
 impl Model {
@@ -84,7 +94,7 @@ impl Model {
         let mut counters: Vec<(&'static str, usize)> = Vec::new();
         let mut layers: Vec<Layer> = Vec::new();
         let mut input_shape = None;
-        let mut offset = 0;
+        let mut trainable_params = 0;
         for (index, call) in def.layers.iter().enumerate() {
             let sig = signature(call)?;
             let prefix = snake_prefix(sig.class);
@@ -116,7 +126,7 @@ impl Model {
                 (_, None) => {}
             }
             if let (0, Some(shape)) = (index, input_shape) {
-                if shape::checked_len(&shape).is_none() {
+                if checked_len(&shape).is_none() {
                     return Err(args.loc("input_shape").error(format!(
                         "{name}: an input of {} is too large; cnn! supports up to 2^31 values per image",
                         dims(&shape)
@@ -143,7 +153,7 @@ impl Model {
                     other.name
                 )));
             }
-            if type_name == "Input" || type_name == "Output" {
+            if type_name == "Input" || type_name == "Output" || type_name == "Self" {
                 return Err(args.loc("name").error(format!(
                     "`{name}` is reserved: the network's `{type_name}` type has that name; choose another layer name"
                 )));
@@ -158,14 +168,16 @@ impl Model {
                     let padding = args.padding()?;
                     let activation = args.activation("activation")?;
                     let use_bias = args.boolean("use_bias", true)?;
+                    let options = kernel_options(&args)?;
                     let window = ctx.window("kernel", kernel, strides, padding)?;
-                    let op = Op::Conv2D { window, filters, activation, use_bias };
+                    let op = Op::Conv2D { window, filters, activation, use_bias, kernel: options };
                     (op, vec![window.out_h, window.out_w, filters])
                 }
                 "Dense" => {
                     let units = args.positive("units", None)?;
                     let activation = args.activation("activation")?;
                     let use_bias = args.boolean("use_bias", true)?;
+                    let options = kernel_options(&args)?;
                     let [inputs] = input[..] else {
                         return Err(call.loc.error(format!(
                             "{name}: Dense needs a flat input, but {}{}; add `Flatten()` before it",
@@ -173,15 +185,47 @@ impl Model {
                             ctx.outputs_phrase()
                         )));
                     };
-                    (Op::Dense { inputs, units, activation, use_bias }, vec![units])
+                    (Op::Dense { inputs, units, activation, use_bias, kernel: options }, vec![units])
                 }
                 "MaxPooling2D" | "AveragePooling2D" => {
                     let pool = args.pair("pool_size", Some((2, 2)))?;
                     let strides = args.pair("strides", Some(pool))?;
                     let padding = args.padding()?;
                     let window = ctx.window("pool", pool, strides, padding)?;
-                    let kind = if sig.class == "MaxPooling2D" { PoolKind::Max } else { PoolKind::Average };
+                    let kind = if sig.class == "MaxPooling2D" { Pool::Max } else { Pool::Average };
                     (Op::Pool { kind, window }, vec![window.out_h, window.out_w, window.channels])
+                }
+                "GlobalMaxPooling2D" | "GlobalAveragePooling2D" => {
+                    let [h, w, channels] = input[..] else {
+                        return Err(call.loc.error(format!(
+                            "{name}: {} pools over height and width, but {}{}; it must come before `Flatten()` and `Dense`",
+                            sig.class,
+                            describe_output(ctx.previous),
+                            ctx.outputs_phrase()
+                        )));
+                    };
+                    let kind = if sig.class == "GlobalMaxPooling2D" { Pool::Max } else { Pool::Average };
+                    (Op::GlobalPool { kind, positions: h * w, channels }, vec![channels])
+                }
+                "BatchNormalization" => {
+                    if let Some(value) = args.get("axis") {
+                        if !matches!(value.kind, ValueKind::Int(-1)) {
+                            return Err(value.loc.error(format!(
+                                "{name}: cnn! normalizes over the channels only: `axis` must be -1 (Keras's default)"
+                            )));
+                        }
+                    }
+                    let momentum = args.float_in("momentum", 0.99, 0.0..1.0, "in [0, 1)")?;
+                    let epsilon = args.float_in("epsilon", 0.001, f64::MIN_POSITIVE.., "greater than 0")?;
+                    let center = args.boolean("center", true)?;
+                    let scale = args.boolean("scale", true)?;
+                    let channels = *input.last().expect("shapes have at least one axis");
+                    (Op::BatchNorm { channels, momentum, epsilon, center, scale }, input.clone())
+                }
+                "Rescaling" => {
+                    let scale = args.float("scale", None)?;
+                    let offset = args.float("offset", Some(0.0))?;
+                    (Op::Rescaling { scale, offset }, input.clone())
                 }
                 "Activation" => (Op::Activation(args.activation("activation")?), input.clone()),
                 "Dropout" => (Op::Dropout(args.rate()?), input.clone()),
@@ -194,21 +238,36 @@ impl Model {
                     "{name}: {what} is too large; cnn! supports up to 2^31 values per image and weights per layer"
                 ))
             };
-            if shape::checked_len(&output).is_none() {
+            if checked_len(&output).is_none() {
                 return Err(too_large(format!("the output, {}", dims(&output))));
             }
             if let Op::Conv2D { window: w, .. } = op {
-                if shape::checked_len(&[w.out_h, w.out_w, w.k_h, w.k_w, w.channels]).is_none() {
+                if checked_len(&[w.out_h, w.out_w, w.k_h, w.k_w, w.channels]).is_none() {
                     return Err(too_large("the im2col matrix of one image".to_string()));
                 }
             }
             let params = params_of(&op).ok_or_else(|| too_large("the number of weights".to_string()))?;
-            let tensors = tensors_of(&name, &op, &mut offset);
+            let tensors = tensors_of(&name, &op);
             debug_assert_eq!(params, tensors.iter().map(|t| t.len).sum::<usize>());
             layers.push(Layer { params, type_name, name, class: sig.class, op, input, output, tensors });
         }
         let input = input_shape.expect("the first layer was checked for input_shape");
-        Ok(Model { input, layers, total_params: offset })
+        // Trainable tensors first, so that the optimizer and the gradient
+        // cover one slice; each group in Keras's order.
+        let mut offset = 0;
+        for trainable in [true, false] {
+            for t in layers.iter_mut().flat_map(|l| &mut l.tensors).filter(|t| t.trainable == trainable) {
+                t.offset = offset;
+                offset += t.len;
+            }
+            if trainable {
+                trainable_params = offset;
+            }
+        }
+        if checked_len(&[offset]).is_none() {
+            return Err(syn::Error::new(def.brace_span, "the network has too many weights; cnn! supports up to 2^31"));
+        }
+        Ok(Model { input, layers, total_params: offset, trainable_params })
     }
 
     pub fn output(&self) -> &[usize] {
@@ -249,9 +308,11 @@ impl Context<'_> {
                 self.outputs_phrase()
             )));
         };
-        let rows = shape::window_axis(in_h, size.0, strides.0, padding);
-        let cols = shape::window_axis(in_w, size.1, strides.1, padding);
-        let (Some(rows), Some(cols)) = (rows, cols) else {
+        let (rows, cols) =
+            (window_axis(in_h, size.0, strides.0, padding), window_axis(in_w, size.1, strides.1, padding));
+        let (Some(_), Some(_), Some(window)) =
+            (rows, cols, Window::keras((in_h, in_w, channels), size, strides, padding))
+        else {
             return Err(self.call.loc.error(format!(
                 "{}: a {}x{} {what} with padding \"{}\" needs an input of at least {}x{}, but {}{}; \
                  use padding = \"same\" or a smaller {what}",
@@ -265,20 +326,7 @@ impl Context<'_> {
                 self.outputs_phrase()
             )));
         };
-        Ok(Window {
-            in_h,
-            in_w,
-            channels,
-            k_h: size.0,
-            k_w: size.1,
-            s_h: strides.0,
-            s_w: strides.1,
-            pad_top: rows.pad_before,
-            pad_left: cols.pad_before,
-            out_h: rows.output,
-            out_w: cols.output,
-            padding,
-        })
+        Ok(window)
     }
 }
 
@@ -295,39 +343,62 @@ pub fn dims(shape: &[usize]) -> String {
     }
 }
 
+/// `kernel_initializer`, `kernel_regularizer` and `trainable` of a Conv2D or Dense.
+fn kernel_options(args: &crate::args::Bound) -> syn::Result<Kernel> {
+    Ok(Kernel { initializer: args.initializer()?, l2: args.l2()?, trainable: args.boolean("trainable", true)? })
+}
+
 fn params_of(op: &Op) -> Option<usize> {
     match *op {
-        Op::Conv2D { window: w, filters, use_bias, .. } => {
-            shape::conv2d_params((w.k_h, w.k_w), w.channels, filters, use_bias)
-        }
-        Op::Dense { inputs, units, use_bias, .. } => shape::dense_params(inputs, units, use_bias),
+        Op::Conv2D { window: w, filters, use_bias, .. } => conv2d_params((w.k_h, w.k_w), w.channels, filters, use_bias),
+        Op::Dense { inputs, units, use_bias, .. } => dense_params(inputs, units, use_bias),
+        Op::BatchNorm { channels, center, scale, .. } => checked_len(&[channels, 2 + center as usize + scale as usize]),
         _ => Some(0),
     }
 }
 
-/// The layer's weight tensors in Keras's order and layout, placed at `offset`.
-fn tensors_of(layer: &str, op: &Op, offset: &mut usize) -> Vec<Tensor> {
-    let (kernel, fans, bias) = match *op {
-        Op::Conv2D { window: w, filters, use_bias, .. } => {
-            let receptive = w.k_h * w.k_w;
-            (
-                vec![w.k_h, w.k_w, w.channels, filters],
-                (receptive * w.channels, receptive * filters),
-                use_bias.then_some(filters),
-            )
-        }
-        Op::Dense { inputs, units, use_bias, .. } => (vec![inputs, units], (inputs, units), use_bias.then_some(units)),
-        _ => return Vec::new(),
+/// The layer's weight tensors in Keras's order and layout (offsets are
+/// set once the whole network is known).
+fn tensors_of(layer: &str, op: &Op) -> Vec<Tensor> {
+    let tensor = |role: &'static str, shape: Vec<usize>, init, trainable, l2| Tensor {
+        name: format!("{layer}.{role}"),
+        role,
+        len: shape.iter().product(),
+        shape,
+        offset: 0,
+        init,
+        trainable,
+        l2,
     };
     let mut tensors = Vec::new();
-    let mut push = |name: String, shape: Vec<usize>, fans| {
-        let len = shape.iter().product();
-        tensors.push(Tensor { name, shape, offset: *offset, len, fans });
-        *offset += len;
-    };
-    push(format!("{layer}.kernel"), kernel, Some(fans));
-    if let Some(out) = bias {
-        push(format!("{layer}.bias"), vec![out], None);
+    match *op {
+        Op::Conv2D { window: w, filters: out, use_bias, kernel: k, .. } => {
+            let receptive = w.k_h * w.k_w;
+            let init =
+                Init::Kernel { initializer: k.initializer, fan_in: receptive * w.channels, fan_out: receptive * out };
+            tensors.push(tensor("kernel", vec![w.k_h, w.k_w, w.channels, out], init, k.trainable, k.l2));
+            if use_bias {
+                tensors.push(tensor("bias", vec![out], Init::Zeros, k.trainable, 0.0));
+            }
+        }
+        Op::Dense { inputs, units, use_bias, kernel: k, .. } => {
+            let init = Init::Kernel { initializer: k.initializer, fan_in: inputs, fan_out: units };
+            tensors.push(tensor("kernel", vec![inputs, units], init, k.trainable, k.l2));
+            if use_bias {
+                tensors.push(tensor("bias", vec![units], Init::Zeros, k.trainable, 0.0));
+            }
+        }
+        Op::BatchNorm { channels: c, center, scale, .. } => {
+            if scale {
+                tensors.push(tensor("gamma", vec![c], Init::Ones, true, 0.0));
+            }
+            if center {
+                tensors.push(tensor("beta", vec![c], Init::Zeros, true, 0.0));
+            }
+            tensors.push(tensor("moving_mean", vec![c], Init::Zeros, false, 0.0));
+            tensors.push(tensor("moving_variance", vec![c], Init::Ones, false, 0.0));
+        }
+        _ => {}
     }
     tensors
 }
@@ -340,29 +411,44 @@ fn explicit_name(call: &LayerCall) -> Option<String> {
     })
 }
 
+/// The arguments Conv2D and Dense take by keyword only.
+const KERNEL_KEYWORDS: &[&str] = &["kernel_initializer", "kernel_regularizer", "trainable"];
+
 fn signature(call: &LayerCall) -> syn::Result<Signature> {
-    let sig = |class, positional, required, example| Signature { class, positional, required, example };
+    let sig =
+        |class, positional, required, keywords, example| Signature { class, positional, required, keywords, example };
+    let pool = &["pool_size", "strides", "padding"][..];
     Ok(match call.kind.to_string().as_str() {
         "Conv2D" => sig(
             "Conv2D",
             &["filters", "kernel_size", "strides", "padding", "activation", "use_bias"][..],
             2,
+            KERNEL_KEYWORDS,
             "Conv2D(32, (3, 3))",
         ),
-        "Dense" => sig("Dense", &["units", "activation", "use_bias"][..], 1, "Dense(10)"),
-        "MaxPooling2D" => sig("MaxPooling2D", &["pool_size", "strides", "padding"][..], 0, "MaxPooling2D((2, 2))"),
-        "AveragePooling2D" => {
-            sig("AveragePooling2D", &["pool_size", "strides", "padding"][..], 0, "AveragePooling2D((2, 2))")
-        }
-        "Activation" => sig("Activation", &["activation"][..], 1, "Activation(\"relu\")"),
-        "Dropout" => sig("Dropout", &["rate"][..], 1, "Dropout(0.25)"),
-        "Flatten" => sig("Flatten", &[][..], 0, "Flatten()"),
+        "Dense" => sig("Dense", &["units", "activation", "use_bias"][..], 1, KERNEL_KEYWORDS, "Dense(10)"),
+        "MaxPooling2D" => sig("MaxPooling2D", pool, 0, &[], "MaxPooling2D((2, 2))"),
+        "AveragePooling2D" => sig("AveragePooling2D", pool, 0, &[], "AveragePooling2D((2, 2))"),
+        "GlobalMaxPooling2D" => sig("GlobalMaxPooling2D", &[], 0, &[], "GlobalMaxPooling2D()"),
+        "GlobalAveragePooling2D" => sig("GlobalAveragePooling2D", &[], 0, &[], "GlobalAveragePooling2D()"),
+        "BatchNormalization" => sig(
+            "BatchNormalization",
+            &["axis", "momentum", "epsilon", "center", "scale"][..],
+            0,
+            &[],
+            "BatchNormalization()",
+        ),
+        "Rescaling" => sig("Rescaling", &["scale", "offset"][..], 1, &[], "Rescaling(1.0 / 255)"),
+        "Activation" => sig("Activation", &["activation"][..], 1, &[], "Activation(\"relu\")"),
+        "Dropout" => sig("Dropout", &["rate"][..], 1, &[], "Dropout(0.25)"),
+        "Flatten" => sig("Flatten", &[][..], 0, &[], "Flatten()"),
         other => {
             return Err(syn::Error::new(
                 call.kind.span(),
                 format!(
                     "unknown layer `{other}`; cnn! knows Conv2D, Dense, MaxPooling2D, AveragePooling2D, \
-                     Activation, Dropout and Flatten"
+                     GlobalMaxPooling2D, GlobalAveragePooling2D, BatchNormalization, Rescaling, Activation, \
+                     Dropout and Flatten"
                 ),
             ))
         }
@@ -376,6 +462,10 @@ fn snake_prefix(class: &'static str) -> &'static str {
         "Dense" => "dense",
         "MaxPooling2D" => "max_pooling2d",
         "AveragePooling2D" => "average_pooling2d",
+        "GlobalMaxPooling2D" => "global_max_pooling2d",
+        "GlobalAveragePooling2D" => "global_average_pooling2d",
+        "BatchNormalization" => "batch_normalization",
+        "Rescaling" => "rescaling",
         "Activation" => "activation",
         "Dropout" => "dropout",
         _ => "flatten",

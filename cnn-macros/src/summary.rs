@@ -55,8 +55,8 @@ pub fn table(model: &Model) -> String {
         lines.push(if i + 1 == model.layers.len() { "=" } else { "_" }.repeat(LINE));
     }
     lines.push(format!("Total params: {}", thousands(model.total_params)));
-    lines.push(format!("Trainable params: {}", thousands(model.total_params)));
-    lines.push("Non-trainable params: 0".to_string());
+    lines.push(format!("Trainable params: {}", thousands(model.trainable_params)));
+    lines.push(format!("Non-trainable params: {}", thousands(model.total_params - model.trainable_params)));
     lines.push("_".repeat(LINE));
     let mut text = lines.join("\n");
     text.push('\n');

@@ -1,25 +1,80 @@
-//! Runs the code that `cnn!` generates for one network over a batch: splits
-//! the batch into fixed chunks of [`CHUNK`] images, runs each chunk's
-//! forward and backward on its own workspace in parallel with rayon, and
-//! sums the chunks' gradients in chunk order; Dense kernels' gradients are
-//! taken over all the chunks' rows at once instead (`Train::deferred_grads`),
-//! adding the chunks in the same order. The chunks do not depend on the
-//! number of threads, so neither do the results, to the bit.
+//! Runs a network's nodes over a whole batch, one stage per node.
+//!
+//! Every node sees the whole batch, so a layer can reduce over it in the
+//! middle of the pass (BatchNormalization's statistics forward, its two
+//! sums backward) and a product can run over every row at once (Dense).
+//! Inside a stage the work is split so that every core has some at the
+//! batch sizes people train with: images in units of
+//! [`unit_images`]`(n)` for convolutions and pooling, spans of values for
+//! element-wise layers, column blocks for Dense. The split depends on the
+//! batch size alone, and every sum over units runs in unit order, so the
+//! results are bitwise the same for any number of threads.
+//!
+//! Buffers are allocated for the largest batch seen and then reused: the
+//! steady-state step allocates nothing.
 
-use crate::error::{Error, Result};
-use crate::info::TensorInfo;
-use crate::kernels::dropout::DropoutKey;
-use crate::kernels::loss::count_correct;
-use crate::optim::Optimizer;
-use crate::rng::{hash2, Rng};
+use crate::batch::Shape;
+use crate::graph::{source, Node, Op, Param};
+use crate::info::{LayerInfo, TensorInfo};
+use crate::kernels::activation::{activation_backward, activation_forward, bias_activate, Activation};
+use crate::kernels::batchnorm;
+use crate::kernels::conv::{conv2d_backward, conv2d_forward, scratch_len as conv_scratch_len};
+use crate::kernels::dense;
+use crate::kernels::dropout::{dropout_backward, dropout_forward, DropoutKey};
+use crate::kernels::loss::{count_correct, softmax_cross_entropy};
+use crate::kernels::pool::{global_pool_backward, global_pool_forward, pool_backward, pool_forward};
 use rayon::prelude::*;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Images per chunk: the unit of parallel work and of gradient reduction.
-pub const CHUNK: usize = 16;
+/// The most units a stage splits the batch into: enough for 16 cores
+/// twice over; more would only add partial gradients to sum.
+pub const MAX_UNITS: usize = 32;
+/// The fewest images per unit.
+const MIN_UNIT: usize = 2;
+/// Values per task in element-wise stages.
+const SPAN: usize = 1 << 14;
+/// Vectors of `channels` values a BatchNormalization keeps (see `Workspace::stats`).
+const STATS: usize = 8;
 
-/// What the macro generates for a network: its sizes, its weight tensors
-/// and its forward pass over one chunk, specialized to its layers.
+/// Units of work that each of rayon's threads ran, by thread index: a
+/// relaxed add per unit, so that a test can see every core take part.
+static WORK: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+fn note_work() {
+    if let Some(i) = rayon::current_thread_index().filter(|&i| i < WORK.len()) {
+        WORK[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many units of work (a convolution, pooling or batch-statistics
+/// share of some images) each thread of the current rayon pool has run
+/// since the process started, by thread index.
+pub fn work_by_thread() -> Vec<u64> {
+    WORK[..rayon::current_num_threads().min(WORK.len())].iter().map(|w| w.load(Ordering::Relaxed)).collect()
+}
+
+/// Images per unit of work for a batch of `n`.
+pub const fn unit_images(n: usize) -> usize {
+    let u = n.div_ceil(MAX_UNITS);
+    if u < MIN_UNIT {
+        MIN_UNIT
+    } else {
+        u
+    }
+}
+
+/// Whether a pass trains or infers. Training uses the batch's statistics
+/// in BatchNormalization and, where the engine's dropout is on, drops
+/// values; inference uses the moving statistics and never drops. A type of
+/// its own, so that switching dropout off for a test cannot switch
+/// BatchNormalization's mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Inference,
+    Training,
+}
+
+/// What `cnn!` emits for a network: its sizes, nodes and tensors.
 pub trait Spec: Sized + Send + Sync + 'static {
     /// The struct's name, for messages.
     const NAME: &'static str;
@@ -28,348 +83,507 @@ pub trait Spec: Sized + Send + Sync + 'static {
     const INPUT_LEN: usize;
     const OUTPUT_LEN: usize;
     const TOTAL_PARAMS: usize;
+    /// The trainable tensors lie in `params[..TRAINABLE_PARAMS]`.
+    const TRAINABLE_PARAMS: usize;
+    const NODES: &'static [Node];
     const TENSORS: &'static [TensorInfo];
-    /// Every buffer one chunk needs, allocated once.
-    type Workspace: Send + Sync;
-
-    fn workspace(images: usize) -> Self::Workspace;
-    /// Forward over `n <= capacity` images `x`; `dropout` is the step's key
-    /// and the index of the chunk's first image in the batch (training),
-    /// or `None` (inference: dropout is the identity).
-    fn forward(params: &[f32], ws: &mut Self::Workspace, x: &[f32], n: usize, dropout: Option<(DropoutKey, usize)>);
-    /// The network's output for the `n` images of the last forward.
-    fn output(ws: &Self::Workspace, n: usize) -> &[f32];
-    /// Every layer's output for the `n` images of the last forward.
-    fn layer_outputs(ws: &Self::Workspace, n: usize) -> Vec<Vec<f32>>;
-
-    /// The network's flat parameters and its training state.
-    fn params(&self) -> &[f32];
-    fn engine(&self) -> &Engine<Self::Workspace>;
-    fn parts_mut(&mut self) -> (&mut [f32], &mut Engine<Self::Workspace>);
+    const LAYERS: &'static [LayerInfo];
+    /// One input image's and one output's shape, for typed batches.
+    type InputShape: Shape;
+    type OutputShape: Shape;
 }
 
-/// A network that ends in softmax, trained with categorical cross-entropy.
-pub trait Train: Spec {
-    /// Backward after `forward` on the same chunk: writes the gradient of
-    /// `scale * sum(loss)` over every value of `grads` (each layer
-    /// overwrites its own weights' slice) and returns the chunk's summed loss.
-    #[allow(clippy::too_many_arguments)]
-    fn backward(
-        params: &[f32],
-        ws: &mut Self::Workspace,
-        x: &[f32],
-        labels: &[u8],
-        n: usize,
-        scale: f32,
-        dropout: bool,
-        grads: &mut [f32],
-    ) -> f64;
+/// A network whose output is a softmax over classes: it trains with
+/// categorical cross-entropy and has an accuracy. `cnn!` implements it
+/// where that holds.
+pub trait Classifier: Spec {}
 
-    /// Ranges of `grads` that `backward` leaves alone, because
-    /// `deferred_grads` computes them over the whole batch at once.
-    const DEFERRED: &'static [(usize, usize)] = &[];
-
-    /// The gradients of the [`Self::DEFERRED`] ranges (overwritten), from
-    /// what every chunk's forward and backward left in its workspace.
-    /// Dense kernels take this path: summing a chunk's share of a large
-    /// kernel's gradient into the batch's would cost two more passes over
-    /// it through memory than the one product over all the chunks' rows.
-    fn deferred_grads(params: &[f32], chunks: &Chunks<'_, Self::Workspace>, grads: &mut [f32]) {
-        let _ = (params, chunks, grads);
-    }
+/// One unit's own scratch: conv buffers and partial sums.
+struct Unit {
+    cols: Vec<f32>,
+    dcols: Vec<f32>,
+    /// A conv's kernel and bias gradient over this unit's images.
+    grad: Vec<f32>,
+    /// BatchNormalization's sums over this unit's images.
+    sums: Vec<f64>,
 }
 
-/// The workspaces of a batch's chunks after their forward and backward,
-/// for [`Train::deferred_grads`].
-pub struct Chunks<'a, W> {
-    chunks: &'a [Chunk<W>],
-    images: usize,
+/// Every buffer a pass over up to `capacity` images needs.
+pub(crate) struct Workspace {
+    capacity: usize,
+    training: bool,
+    /// Each node's output, `capacity * out_len` (empty for Flatten).
+    outs: Vec<Vec<f32>>,
+    /// Pre-activations of nodes whose inline activation needs its input.
+    pre: Vec<Vec<f32>>,
+    masks: Vec<Vec<f32>>,
+    /// BatchNormalization, per channel: mean, 1/sqrt(var + eps), var, the
+    /// affine map's `a` and `b`; in backward, `gamma / sqrt(var + eps)` and
+    /// the means of `dy` and `dy * x̂`.
+    stats: Vec<Vec<f32>>,
+    g: [Vec<f32>; 2],
+    units: Vec<Unit>,
+    /// The units' BatchNormalization sums, added up.
+    totals: Vec<f64>,
+    tmp: Vec<f32>,
 }
 
-impl<'a, W> Chunks<'a, W> {
-    /// Number of chunks.
-    pub fn len(&self) -> usize {
-        self.chunks.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
-    }
-    /// Chunk `c`'s workspace and its number of images.
-    pub fn get(&self, c: usize) -> (&'a W, usize) {
-        (&self.chunks[c].ws, CHUNK.min(self.images - c * CHUNK))
-    }
-}
-
-struct Chunk<W> {
-    ws: W,
-    grads: Vec<f32>,
-    loss: f64,
-    correct: usize,
-}
-
-/// The training state that lives beside a network's weights: workspaces
-/// and gradients (allocated for the largest batch seen, then reused), the
-/// step count and the dropout seed.
-pub struct Engine<W> {
-    chunks: Vec<Chunk<W>>,
-    grads: Vec<f32>,
-    /// Workspaces for inference, which runs on `&self`: taken by a rayon
-    /// task and put back when it ends, so `predict` and `evaluate` stop
-    /// allocating and zeroing megabytes per call.
-    spare: Mutex<Vec<W>>,
-    /// Training steps taken; with the seed, it keys the dropout masks.
-    pub step: u64,
-    pub seed: u64,
-    /// Dropout in training; off reproduces Keras's references, which take
-    /// gradients with dropout as the identity.
-    pub dropout: bool,
-    /// Images of the last batch whose top class was their label.
-    pub last_correct: usize,
-}
-
-impl<W> Engine<W> {
-    pub fn new(seed: u64) -> Self {
-        Engine {
-            chunks: Vec::new(),
-            grads: Vec::new(),
-            spare: Mutex::new(Vec::new()),
-            step: 0,
-            seed: hash2(seed, 0x64726f70),
-            dropout: true,
-            last_correct: 0,
+impl Workspace {
+    pub(crate) fn new(nodes: &[Node], capacity: usize, training: bool) -> Workspace {
+        let n = capacity;
+        let convs: Vec<_> =
+            nodes.iter().filter_map(|nd| if let Op::Conv2D { conv, .. } = nd.op { Some(conv) } else { None }).collect();
+        let (cols, dcols) = conv_scratch_len(&convs);
+        let grad = convs.iter().map(|c| c.kernel_len() + c.filters).max().unwrap_or(0);
+        let channels = nodes
+            .iter()
+            .map(|nd| if let Op::BatchNorm { channels, .. } = nd.op { channels } else { 0 })
+            .max()
+            .unwrap_or(0);
+        let tmp = nodes
+            .iter()
+            .map(
+                |nd| if let Op::Dense { inputs, units, .. } = nd.op { dense::scratch_len(inputs, units, n) } else { 0 },
+            )
+            .max()
+            .unwrap_or(0);
+        let per = |f: &dyn Fn(&Node) -> usize| nodes.iter().map(|nd| vec![0.0; n * f(nd)]).collect::<Vec<_>>();
+        let widest = nodes.iter().map(|nd| nd.in_len.max(nd.out_len)).max().unwrap_or(0);
+        let units = n.div_ceil(unit_images(n)).clamp(1, MAX_UNITS);
+        Workspace {
+            capacity,
+            training,
+            outs: per(&|nd| if nd.op == Op::Flatten { 0 } else { nd.out_len }),
+            pre: per(&|nd| if nd.keeps_preactivation() { nd.out_len } else { 0 }),
+            masks: per(&|nd| if training && matches!(nd.op, Op::Dropout { .. }) { nd.out_len } else { 0 }),
+            stats: nodes
+                .iter()
+                .map(
+                    |nd| {
+                        if let Op::BatchNorm { channels, .. } = nd.op {
+                            vec![0.0; STATS * channels]
+                        } else {
+                            Vec::new()
+                        }
+                    },
+                )
+                .collect(),
+            g: if training { [vec![0.0; n * widest], vec![0.0; n * widest]] } else { [Vec::new(), Vec::new()] },
+            units: (0..units)
+                .map(|_| Unit {
+                    cols: vec![0.0; cols],
+                    dcols: if training { vec![0.0; dcols] } else { Vec::new() },
+                    grad: if training { vec![0.0; grad] } else { Vec::new() },
+                    sums: vec![0.0; 2 * channels],
+                })
+                .collect(),
+            totals: vec![0.0; 2 * channels],
+            tmp: vec![0.0; tmp],
         }
     }
 
-    /// The gradient of the last `gradients` or `train_step` call.
-    pub fn grads(&self) -> &[f32] {
-        &self.grads
+    fn output<'a>(&'a self, nodes: &[Node], at: Option<usize>, x: &'a [f32], n: usize) -> &'a [f32] {
+        buffer(&self.outs, nodes, at, x, n)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Every node's output after a pass over `n` images.
+    pub(crate) fn outputs(&self, nodes: &[Node], x: &[f32], n: usize) -> Vec<Vec<f32>> {
+        (0..nodes.len()).map(|i| self.output(nodes, Some(i), x, n).to_vec()).collect()
+    }
+
+    /// The network's output after a pass over `n` images.
+    pub(crate) fn result<'a>(&'a self, nodes: &[Node], x: &'a [f32], n: usize) -> &'a [f32] {
+        self.output(nodes, Some(nodes.len() - 1), x, n)
     }
 }
 
-/// A copy keeps the step count, seed and dropout setting; workspaces are
-/// scratch and are allocated anew when the copy first trains.
-impl<W> Clone for Engine<W> {
-    fn clone(&self) -> Self {
-        Engine {
-            chunks: Vec::new(),
-            grads: Vec::new(),
-            spare: Mutex::new(Vec::new()),
-            step: self.step,
-            seed: self.seed,
-            dropout: self.dropout,
-            last_correct: 0,
+/// Node `at`'s output for `n` images, in `outs` (`x` for the network's input).
+fn buffer<'a>(outs: &'a [Vec<f32>], nodes: &[Node], at: Option<usize>, x: &'a [f32], n: usize) -> &'a [f32] {
+    match (source(nodes, at), at) {
+        (Some(j), Some(i)) => &outs[j][..n * nodes[i].out_len],
+        (Some(j), None) => &outs[j][..n * nodes[j].out_len],
+        (None, Some(i)) => &x[..n * nodes[i].out_len],
+        (None, None) => x,
+    }
+}
+
+/// `f(x_part, y_part)` over spans of whole rows of `row` values, in parallel.
+fn spans(x: &[f32], y: &mut [f32], row: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) {
+    let span = (SPAN / row.max(1)).max(1) * row.max(1);
+    y.par_chunks_mut(span).zip(x.par_chunks(span)).for_each(|(y, x)| f(x, y));
+}
+
+/// `f(part, index of its first value)` over spans of `g`, in parallel.
+fn spans_mut(g: &mut [f32], row: usize, f: impl Fn(&mut [f32], usize) + Sync) {
+    let span = (SPAN / row.max(1)).max(1) * row.max(1);
+    g.par_chunks_mut(span).enumerate().for_each(|(i, g)| f(g, i * span));
+}
+
+/// `dst = sum over the first `count` units of their `grad[from..]`, in unit order.
+fn sum_units(units: &[Unit], count: usize, from: usize, dst: &mut [f32]) {
+    dst.par_chunks_mut(SPAN).enumerate().for_each(|(j, d)| {
+        let at = from + j * SPAN;
+        d.copy_from_slice(&units[0].grad[at..][..d.len()]);
+        for u in &units[1..count] {
+            d.iter_mut().zip(&u.grad[at..]).for_each(|(d, g)| *d += g);
         }
-    }
-}
-
-impl<W> std::fmt::Debug for Engine<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.debug_struct("Engine").field("step", &self.step).field("dropout", &self.dropout).finish()
-    }
-}
-
-/// Keras's `glorot_uniform` kernels and zero biases, from `seed`: each
-/// tensor draws from its own stream, so the same seed gives the same weights.
-pub fn init_params(tensors: &[TensorInfo], total: usize, seed: u64) -> Vec<f32> {
-    let mut params = vec![0.0; total];
-    for (i, t) in tensors.iter().enumerate() {
-        if let Some((fan_in, fan_out)) = t.fans {
-            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-            let mut rng = Rng::new(hash2(seed, i as u64));
-            params[t.range()].iter_mut().for_each(|p| *p = (2.0 * rng.unit() - 1.0) * limit);
-        }
-    }
-    params
-}
-
-fn check_images<M: Spec>(images: &[f32]) -> Result<usize> {
-    if !images.len().is_multiple_of(M::INPUT_LEN) {
-        return Err(Error::Input(format!(
-            "{}: a batch of {:?} images needs a multiple of {} values (NHWC), got {}",
-            M::NAME,
-            M::INPUT_SHAPE,
-            M::INPUT_LEN,
-            images.len()
-        )));
-    }
-    Ok(images.len() / M::INPUT_LEN)
-}
-
-fn check_batch<M: Spec>(images: &[f32], labels: &[u8]) -> Result<usize> {
-    let n = check_images::<M>(images)?;
-    if n != labels.len() || n == 0 {
-        return Err(Error::Input(format!(
-            "{}: {} images but {} labels; a training batch needs one label per image and at least one image",
-            M::NAME,
-            n,
-            labels.len()
-        )));
-    }
-    if let Some((i, l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= M::OUTPUT_LEN) {
-        return Err(Error::Input(format!(
-            "{}: label {} (image {}) is out of range for {} classes",
-            M::NAME,
-            l,
-            i,
-            M::OUTPUT_LEN
-        )));
-    }
-    Ok(n)
-}
-
-/// A workspace borrowed from an engine's spares, returned when dropped.
-struct Spare<'a, M: Spec> {
-    ws: Option<M::Workspace>,
-    home: &'a Mutex<Vec<M::Workspace>>,
-}
-
-impl<'a, M: Spec> Spare<'a, M> {
-    fn take(home: &'a Mutex<Vec<M::Workspace>>) -> Self {
-        // A panic elsewhere cannot leave the list of spares half-updated.
-        let ws = home.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_else(|| M::workspace(CHUNK));
-        Spare { ws: Some(ws), home }
-    }
-}
-
-impl<M: Spec> Drop for Spare<'_, M> {
-    fn drop(&mut self) {
-        if let Some(ws) = self.ws.take() {
-            self.home.lock().unwrap_or_else(|e| e.into_inner()).push(ws);
-        }
-    }
-}
-
-/// Inference on any number of images, in parallel chunks, on the engine's
-/// spare workspaces.
-pub fn predict<M: Spec>(params: &[f32], engine: &Engine<M::Workspace>, images: &[f32]) -> Result<Vec<f32>> {
-    let n = check_images::<M>(images)?;
-    let mut out = vec![0.0; n * M::OUTPUT_LEN];
-    out.par_chunks_mut(CHUNK * M::OUTPUT_LEN).zip(images.par_chunks(CHUNK * M::INPUT_LEN)).for_each_init(
-        || Spare::<M>::take(&engine.spare),
-        |spare, (out, x)| {
-            let ws = spare.ws.as_mut().expect("held until dropped");
-            let m = x.len() / M::INPUT_LEN;
-            M::forward(params, ws, x, m, None);
-            out.copy_from_slice(M::output(ws, m));
-        },
-    );
-    Ok(out)
-}
-
-/// Every layer's output for `images`, in inference mode, in layer order.
-pub fn layer_outputs<M: Spec>(params: &[f32], images: &[f32]) -> Result<Vec<Vec<f32>>> {
-    let n = check_images::<M>(images)?;
-    let mut ws = M::workspace(n);
-    M::forward(params, &mut ws, images, n, None);
-    Ok(M::layer_outputs(&ws, n))
-}
-
-/// Forward and backward over the batch; leaves the batch's mean-loss
-/// gradient in `engine.grads()` and returns the mean loss.
-pub fn gradients<M: Train>(
-    params: &[f32],
-    engine: &mut Engine<M::Workspace>,
-    images: &[f32],
-    labels: &[u8],
-) -> Result<f32> {
-    let n = check_batch::<M>(images, labels)?;
-    let chunks = n.div_ceil(CHUNK);
-    while engine.chunks.len() < chunks {
-        engine.chunks.push(Chunk { ws: M::workspace(CHUNK), grads: vec![0.0; M::TOTAL_PARAMS], loss: 0.0, correct: 0 });
-    }
-    let scale = 1.0 / n as f32;
-    let key = engine.dropout.then_some(DropoutKey { seed: engine.seed, step: engine.step });
-    engine.chunks[..chunks].par_iter_mut().enumerate().for_each(|(c, chunk)| {
-        let start = c * CHUNK;
-        let m = CHUNK.min(n - start);
-        let x = &images[start * M::INPUT_LEN..(start + m) * M::INPUT_LEN];
-        M::forward(params, &mut chunk.ws, x, m, key.map(|k| (k, start)));
-        chunk.correct = count_correct(M::output(&chunk.ws, m), &labels[start..start + m], M::OUTPUT_LEN);
-        chunk.loss =
-            M::backward(params, &mut chunk.ws, x, &labels[start..start + m], m, scale, key.is_some(), &mut chunk.grads);
     });
-    // Sum the chunks' gradients in chunk order, in parallel over slices,
-    // except where the whole batch's are computed at once.
-    const SPLIT: usize = 1 << 14;
-    engine.grads.resize(M::TOTAL_PARAMS, 0.0);
-    let done = &engine.chunks[..chunks];
-    engine.grads.par_chunks_mut(SPLIT).enumerate().for_each(|(j, g)| {
-        let at = j * SPLIT;
-        for (from, to) in outside(at, at + g.len(), M::DEFERRED) {
-            let g = &mut g[from - at..to - at];
-            match done {
-                [only] => g.copy_from_slice(&only.grads[from..to]),
-                [first, second, rest @ ..] => {
-                    let (a, b) = (&first.grads[from..to], &second.grads[from..to]);
-                    g.iter_mut().zip(a.iter().zip(b)).for_each(|(g, (a, b))| *g = a + b);
-                    for chunk in rest {
-                        g.iter_mut().zip(&chunk.grads[from..to]).for_each(|(g, c)| *g += c);
+}
+
+/// Per-channel sums over the batch: `part(unit, images, first image)` adds
+/// a unit's share into its `sums`; returns the total of the units, in
+/// unit order, in `total` (2 * channels).
+fn batch_sums(
+    units: &mut [Unit],
+    n: usize,
+    channels: usize,
+    total: &mut [f64],
+    part: impl Fn(usize, usize, &mut [f64]) + Sync,
+) {
+    let m = unit_images(n);
+    let count = n.div_ceil(m);
+    units[..count].par_iter_mut().enumerate().for_each(|(u, unit)| {
+        note_work();
+        let sums = &mut unit.sums[..2 * channels];
+        sums.fill(0.0);
+        part(u * m, m.min(n - u * m), sums);
+    });
+    total.fill(0.0);
+    for unit in &units[..count] {
+        total.iter_mut().zip(&unit.sums).for_each(|(t, s)| *t += s);
+    }
+}
+
+/// The forward pass over `n` images `x` in `mode`; `key` draws the
+/// dropout masks in training (`None`: dropout is the identity).
+pub(crate) fn forward(
+    nodes: &[Node],
+    p: &[f32],
+    ws: &mut Workspace,
+    x: &[f32],
+    n: usize,
+    mode: Mode,
+    key: Option<DropoutKey>,
+) {
+    assert!(n <= ws.capacity, "forward: {n} images in a workspace for {}", ws.capacity);
+    assert!(ws.training || key.is_none(), "forward: dropout masks need a training workspace");
+    let m = unit_images(n);
+    for (i, node) in nodes.iter().enumerate() {
+        let (in_len, out_len) = (node.in_len, node.out_len);
+        let (done, rest) = ws.outs.split_at_mut(i);
+        let input: &[f32] = match source(nodes, node.input) {
+            Some(j) => &done[j][..n * in_len],
+            None => &x[..n * in_len],
+        };
+        let out = &mut rest[0];
+        match node.op {
+            Op::Conv2D { conv, activation, kernel, bias } => {
+                let kernel = &p[kernel.offset..][..conv.kernel_len()];
+                let bias = bias.map(|b| &p[b.offset..][..conv.filters]);
+                let keep = node.keeps_preactivation();
+                let z = if keep { &mut ws.pre[i][..n * out_len] } else { &mut out[..n * out_len] };
+                let act = if keep { Activation::Linear } else { activation };
+                z.par_chunks_mut(m * out_len).zip(input.par_chunks(m * in_len)).zip(ws.units.par_iter_mut()).for_each(
+                    |((z, x), unit)| {
+                        note_work();
+                        conv2d_forward(&conv, kernel, bias, act, x, z, z.len() / out_len, &mut unit.cols)
+                    },
+                );
+                if keep {
+                    spans(&ws.pre[i][..n * out_len], &mut out[..n * out_len], conv.filters, |x, y| {
+                        activation_forward(activation, x, y, conv.filters)
+                    });
+                }
+            }
+            Op::Dense { inputs, units, activation, kernel, bias } => {
+                let kernel = &p[kernel.offset..][..inputs * units];
+                let bias = bias.map(|b| &p[b.offset..][..units]);
+                let keep = node.keeps_preactivation();
+                let z = if keep { &mut ws.pre[i][..n * out_len] } else { &mut out[..n * out_len] };
+                dense::product(inputs, units, kernel, input, z, n, &mut ws.tmp);
+                bias_activate(if keep { Activation::Linear } else { activation }, z, bias, units);
+                if keep {
+                    activation_forward(activation, &ws.pre[i][..n * out_len], &mut out[..n * out_len], units);
+                }
+            }
+            Op::Pool { kind, window } => {
+                out[..n * out_len].par_chunks_mut(m * out_len).zip(input.par_chunks(m * in_len)).for_each(|(y, x)| {
+                    note_work();
+                    pool_forward(kind, &window, x, y, y.len() / out_len)
+                });
+            }
+            Op::GlobalPool { kind, positions, channels } => {
+                out[..n * out_len]
+                    .par_chunks_mut(m * out_len)
+                    .zip(input.par_chunks(m * in_len))
+                    .for_each(|(y, x)| global_pool_forward(kind, positions, channels, x, y, y.len() / out_len));
+            }
+            Op::Activation { activation, last } => {
+                spans(input, &mut out[..n * out_len], last, |x, y| activation_forward(activation, x, y, last));
+            }
+            Op::Dropout { rate } => match (mode, key) {
+                (Mode::Training, Some(key)) => {
+                    let layer = key.layer(i);
+                    let mask = &mut ws.masks[i][..n * out_len];
+                    let span = SPAN;
+                    out[..n * out_len].par_chunks_mut(span).zip(mask.par_chunks_mut(span)).enumerate().for_each(
+                        |(s, (y, mask))| dropout_forward(rate, layer, s * span, &input[s * span..][..y.len()], y, mask),
+                    );
+                }
+                _ => spans(input, &mut out[..n * out_len], 1, |x, y| y.copy_from_slice(x)),
+            },
+            Op::Flatten => {}
+            Op::BatchNorm { channels: c, epsilon, gamma, beta, moving_mean, moving_variance, .. } => {
+                let stats = &mut ws.stats[i];
+                let (mean, rest) = stats.split_at_mut(c);
+                let (inv_std, rest) = rest.split_at_mut(c);
+                let (var, rest) = rest.split_at_mut(c);
+                let (a, b) = rest.split_at_mut(c);
+                match mode {
+                    Mode::Training => {
+                        let totals = &mut ws.totals[..2 * c];
+                        batch_sums(&mut ws.units, n, c, totals, |first, k, sums| {
+                            batchnorm::moment_sums(&input[first * in_len..][..k * in_len], c, sums)
+                        });
+                        let count = (n * in_len / c) as f64;
+                        for ch in 0..c {
+                            let mu = totals[ch] / count;
+                            mean[ch] = mu as f32;
+                            var[ch] = (totals[c + ch] / count - mu * mu).max(0.0) as f32;
+                        }
+                    }
+                    Mode::Inference => {
+                        mean.copy_from_slice(&p[moving_mean..][..c]);
+                        var.copy_from_slice(&p[moving_variance..][..c]);
                     }
                 }
-                [] => unreachable!("a batch has at least one chunk"),
+                for ch in 0..c {
+                    inv_std[ch] = 1.0 / (var[ch] + epsilon).sqrt();
+                    a[ch] = gamma.map_or(1.0, |g| p[g.offset + ch]) * inv_std[ch];
+                    b[ch] = beta.map_or(0.0, |bt| p[bt.offset + ch]) - mean[ch] * a[ch];
+                }
+                let (a, b) = (&*a, &*b);
+                spans(input, &mut out[..n * out_len], c, |x, y| batchnorm::affine(x, y, a, b));
+            }
+            Op::Rescaling { scale, offset } => {
+                spans(input, &mut out[..n * out_len], 1, |x, y| {
+                    y.iter_mut().zip(x).for_each(|(y, x)| *y = x * scale + offset)
+                });
             }
         }
-    });
-    M::deferred_grads(params, &Chunks { chunks: done, images: n }, &mut engine.grads);
-    engine.last_correct = done.iter().map(|c| c.correct).sum();
-    Ok((done.iter().map(|c| c.loss).sum::<f64>() / n as f64) as f32)
+    }
 }
 
-/// The parts of `from..to` outside every range of `skip` (sorted, disjoint).
-fn outside(from: usize, to: usize, skip: &[(usize, usize)]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let (mut start, mut ranges) = (from, skip.iter().copied());
-    std::iter::from_fn(move || loop {
-        if start >= to {
-            return None;
-        }
-        match ranges.next() {
-            // Wholly before `start`: passed already.
-            Some((_, b)) if b <= start => {}
-            // Begins before `to`: the part up to it, then past it.
-            Some((a, b)) if a < to => {
-                let part = (start, a.max(start));
-                start = b.min(to);
-                if part.0 < part.1 {
-                    return Some(part);
+/// `g *= f'(x)` for an activation, in parallel spans; `x` is read only
+/// where the derivative needs it.
+fn activation_grad(act: Activation, x: &[f32], y: &[f32], g: &mut [f32], last: usize) {
+    if act == Activation::Linear {
+        return;
+    }
+    let x = if act.needs_input() { x } else { y };
+    let span = (SPAN / last.max(1)).max(1) * last.max(1);
+    g.par_chunks_mut(span)
+        .zip(y.par_chunks(span).zip(x.par_chunks(span)))
+        .for_each(|(g, (y, x))| activation_backward(act, x, y, g, last));
+}
+
+/// The backward pass after a training [`forward`] of the same `n` images:
+/// overwrites `grads` (the trainable parameters' slice) with the gradient
+/// of the batch's mean cross-entropy, and returns the summed cross-entropy
+/// and the number of images classified right. `dropout` says whether the
+/// forward pass dropped values.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    nodes: &[Node],
+    p: &[f32],
+    ws: &mut Workspace,
+    x: &[f32],
+    labels: &[u8],
+    n: usize,
+    grads: &mut [f32],
+    dropout: bool,
+) -> (f64, usize) {
+    let last = nodes.len() - 1;
+    let classes = nodes[last].out_len;
+    let m = unit_images(n);
+    let count = n.div_ceil(m);
+    let probs = buffer(&ws.outs, nodes, Some(last), x, n);
+    let correct = count_correct(probs, labels, classes);
+    let [g0, g1] = &mut ws.g;
+    let loss = softmax_cross_entropy(probs, labels, classes, 1.0 / n as f32, &mut g0[..n * classes]);
+    // The fused gradient is at the softmax's input: skip an Activation
+    // layer's own backward, or an inline softmax's derivative.
+    let (top, fused) = match nodes[last].op {
+        Op::Activation { activation: Activation::Softmax, .. } => (last.checked_sub(1), false),
+        _ => (Some(last), true),
+    };
+    let trainable = |p: &Option<Param>| p.is_some_and(|p| p.trainable);
+    let first = nodes.iter().position(|nd| match nd.op {
+        Op::Conv2D { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => kernel.trainable || trainable(&bias),
+        Op::BatchNorm { gamma, beta, .. } => trainable(&gamma) || trainable(&beta),
+        _ => false,
+    });
+    let (Some(top), Some(first)) = (top, first) else {
+        return (loss, correct);
+    };
+    let mut cur = 0;
+    for i in (first..=top).rev() {
+        let node = &nodes[i];
+        let (in_len, out_len) = (node.in_len, node.out_len);
+        let (g_cur, g_next) = if cur == 0 { (&mut *g0, &mut *g1) } else { (&mut *g1, &mut *g0) };
+        let gc = &mut g_cur[..n * out_len];
+        let dx = (i > first).then(|| &mut g_next[..n * in_len]);
+        let moves = dx.is_some();
+        let input = buffer(&ws.outs, nodes, node.input, x, n);
+        let y = buffer(&ws.outs, nodes, Some(i), x, n);
+        let derivative = !(fused && i == last);
+        let mut swap = false;
+        match node.op {
+            Op::Conv2D { conv, activation, kernel, bias } => {
+                if derivative {
+                    activation_grad(activation, &ws.pre[i], y, gc, conv.filters);
+                }
+                let (klen, f) = (conv.kernel_len(), conv.filters);
+                let kw = &p[kernel.offset..][..klen];
+                let gc = &*gc;
+                let run = |unit: &mut Unit, dz: &[f32], x: &[f32], dx: Option<&mut [f32]>| {
+                    note_work();
+                    let (dk, db) = unit.grad.split_at_mut(klen);
+                    let db = bias.map(|_| &mut db[..f]);
+                    conv2d_backward(&conv, kw, x, dz, dx, dk, db, dz.len() / out_len, &mut unit.cols, &mut unit.dcols);
+                };
+                let work =
+                    ws.units[..count].par_iter_mut().zip(gc.par_chunks(m * out_len)).zip(input.par_chunks(m * in_len));
+                match dx {
+                    Some(dx) => work
+                        .zip(dx.par_chunks_mut(m * in_len))
+                        .for_each(|(((unit, dz), x), dx)| run(unit, dz, x, Some(dx))),
+                    None => work.for_each(|((unit, dz), x)| run(unit, dz, x, None)),
+                }
+                if kernel.trainable {
+                    sum_units(&ws.units, count, 0, &mut grads[kernel.offset..][..klen]);
+                }
+                if let Some(b) = bias.filter(|b| b.trainable) {
+                    sum_units(&ws.units, count, klen, &mut grads[b.offset..][..f]);
+                }
+                swap = moves;
+            }
+            Op::Dense { inputs, units, activation, kernel, bias } => {
+                if derivative {
+                    activation_grad(activation, &ws.pre[i], y, gc, units);
+                }
+                let kw = &p[kernel.offset..][..inputs * units];
+                if kernel.trainable {
+                    dense::kernel_grad(inputs, units, input, gc, n, &mut grads[kernel.offset..][..inputs * units]);
+                }
+                if let Some(b) = bias.filter(|b| b.trainable) {
+                    dense::bias_grad(gc, &mut grads[b.offset..][..units]);
+                }
+                if let Some(dx) = dx {
+                    dense::input_grad(inputs, units, kw, gc, dx, n, &mut ws.tmp);
+                }
+                swap = moves;
+            }
+            Op::Pool { kind, window } => {
+                if let Some(dx) = dx {
+                    dx.par_chunks_mut(m * in_len)
+                        .zip(gc.par_chunks(m * out_len))
+                        .zip(input.par_chunks(m * in_len).zip(y.par_chunks(m * out_len)))
+                        .for_each(|((dx, dy), (x, y))| {
+                            note_work();
+                            pool_backward(kind, &window, x, y, dy, dx, dy.len() / out_len)
+                        });
+                }
+                swap = moves;
+            }
+            Op::GlobalPool { kind, positions, channels } => {
+                if let Some(dx) = dx {
+                    dx.par_chunks_mut(m * in_len)
+                        .zip(gc.par_chunks(m * out_len))
+                        .zip(input.par_chunks(m * in_len).zip(y.par_chunks(m * out_len)))
+                        .for_each(|((dx, dy), (x, y))| {
+                            global_pool_backward(kind, positions, channels, x, y, dy, dx, dy.len() / out_len)
+                        });
+                }
+                swap = moves;
+            }
+            Op::Activation { activation, last } => activation_grad(activation, input, y, gc, last),
+            Op::Dropout { .. } => {
+                if dropout {
+                    let mask = &ws.masks[i][..n * out_len];
+                    spans_mut(gc, 1, |g, at| dropout_backward(&mask[at..][..g.len()], g));
                 }
             }
-            // None left inside: the rest.
-            _ => {
-                let part = (start, to);
-                start = to;
-                return Some(part);
+            Op::Flatten => {}
+            Op::BatchNorm { channels: c, gamma, beta, .. } => {
+                let stats = &mut ws.stats[i];
+                let (fixed, rest) = stats.split_at_mut(5 * c);
+                let (mean, inv_std) = (&fixed[..c], &fixed[c..2 * c]);
+                let totals = &mut ws.totals[..2 * c];
+                let gcr = &*gc;
+                batch_sums(&mut ws.units, n, c, totals, |first, k, sums| {
+                    let (x, dy) = (&input[first * in_len..][..k * in_len], &gcr[first * out_len..][..k * out_len]);
+                    batchnorm::grad_sums(x, dy, mean, inv_std, sums)
+                });
+                if let Some(g) = gamma.filter(|g| g.trainable) {
+                    grads[g.offset..][..c].iter_mut().zip(&totals[c..]).for_each(|(d, t)| *d = *t as f32);
+                }
+                if let Some(b) = beta.filter(|b| b.trainable) {
+                    grads[b.offset..][..c].iter_mut().zip(&totals[..c]).for_each(|(d, t)| *d = *t as f32);
+                }
+                if moves {
+                    let count = (n * in_len / c) as f64;
+                    let (scale, rest) = rest.split_at_mut(c);
+                    let (mean_dy, mean_dy_xhat) = rest.split_at_mut(c);
+                    for ch in 0..c {
+                        scale[ch] = gamma.map_or(1.0, |g| p[g.offset + ch]) * inv_std[ch];
+                        mean_dy[ch] = (totals[ch] / count) as f32;
+                        mean_dy_xhat[ch] = (totals[c + ch] / count) as f32;
+                    }
+                    let (scale, mean_dy, mean_dy_xhat) = (&*scale, &*mean_dy, &*mean_dy_xhat);
+                    let span = (SPAN / c).max(1) * c;
+                    gc.par_chunks_mut(span)
+                        .zip(input.par_chunks(span))
+                        .for_each(|(g, x)| batchnorm::input_grad(x, g, mean, inv_std, scale, mean_dy, mean_dy_xhat));
+                }
+            }
+            Op::Rescaling { scale, .. } => spans_mut(gc, 1, |g, _| g.iter_mut().for_each(|g| *g *= scale)),
+        }
+        if swap {
+            cur = 1 - cur;
+        }
+    }
+    (loss, correct)
+}
+
+/// Keras's moving statistics after a training forward:
+/// `moving = moving * momentum + batch * (1 - momentum)`.
+pub(crate) fn update_moving_statistics(nodes: &[Node], p: &mut [f32], ws: &Workspace) {
+    for (node, stats) in nodes.iter().zip(&ws.stats) {
+        if let Op::BatchNorm { channels: c, momentum, moving_mean, moving_variance, .. } = node.op {
+            for ch in 0..c {
+                let (mean, var) = (stats[ch], stats[2 * c + ch]);
+                p[moving_mean + ch] = p[moving_mean + ch] * momentum + mean * (1.0 - momentum);
+                p[moving_variance + ch] = p[moving_variance + ch] * momentum + var * (1.0 - momentum);
             }
         }
-    })
-}
-
-/// One training step: gradients of the batch's mean loss, then one
-/// optimizer update. Returns the mean loss before the update.
-pub fn train_step<M: Train>(
-    params: &mut [f32],
-    engine: &mut Engine<M::Workspace>,
-    images: &[f32],
-    labels: &[u8],
-    opt: &mut (impl Optimizer + ?Sized),
-) -> Result<f32> {
-    let loss = gradients::<M>(params, engine, images, labels)?;
-    opt.update(params, &engine.grads);
-    engine.step += 1;
-    Ok(loss)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::outside;
-
-    #[test]
-    fn outside_skips_exactly_the_deferred_ranges() {
-        let parts = |from, to, skip: &[(usize, usize)]| outside(from, to, skip).collect::<Vec<_>>();
-        assert_eq!(parts(0, 10, &[]), [(0, 10)]);
-        assert_eq!(parts(0, 10, &[(2, 4), (6, 7)]), [(0, 2), (4, 6), (7, 10)]);
-        assert_eq!(parts(3, 10, &[(0, 5)]), [(5, 10)]);
-        assert_eq!(parts(3, 10, &[(0, 12)]), []);
-        assert_eq!(parts(3, 10, &[(0, 2), (8, 20)]), [(3, 8)]);
-        assert_eq!(parts(3, 10, &[(10, 20)]), [(3, 10)]);
     }
+}
+
+/// The `l2` penalties, `sum x * sum(w²)`, for the loss; their gradient
+/// `2 x w` is added to `grads` for trainable tensors.
+pub(crate) fn penalties(tensors: &[TensorInfo], p: &[f32], grads: &mut [f32]) -> f64 {
+    let mut loss = 0.0f64;
+    for t in tensors.iter().filter(|t| t.l2 > 0.0) {
+        let w = &p[t.range()];
+        loss += t.l2 as f64 * w.iter().map(|&v| v as f64 * v as f64).sum::<f64>();
+        if t.trainable {
+            grads[t.range()].iter_mut().zip(w).for_each(|(g, w)| *g += 2.0 * t.l2 * w);
+        }
+    }
+    loss
 }

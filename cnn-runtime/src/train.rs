@@ -9,10 +9,11 @@
 
 use crate::checkpoint::{self, TensorFile};
 use crate::data::{Augment, Dataset};
-use crate::engine::{self, Spec, Train};
+use crate::engine::{Classifier, Spec};
 use crate::error::{Error, Result};
 use crate::history::{EpochStats, History};
 use crate::kernels::loss::{count_correct, cross_entropy};
+use crate::model::Model;
 use crate::optim::Optimizer;
 use crate::rng::{hash2, Rng};
 use std::collections::HashMap;
@@ -92,7 +93,7 @@ fn check_shape<M: Spec>(data: &Dataset, what: &str) -> Result<()> {
 }
 
 /// Loss and accuracy on `data`, in inference mode (dropout off).
-pub fn evaluate<M: Spec>(net: &M, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+pub fn evaluate<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
     check_shape::<M>(data, "evaluation")?;
     let batch_size = batch_size.max(1);
     let mut images = vec![0.0; batch_size * M::INPUT_LEN];
@@ -102,7 +103,7 @@ pub fn evaluate<M: Spec>(net: &M, data: &Dataset, batch_size: usize) -> Result<E
     for indices in all.chunks(batch_size) {
         let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
         data.fill_batch(indices, x, y, None);
-        let probs = engine::predict::<M>(net.params(), net.engine(), x)?;
+        let probs = net.try_predict(x)?;
         loss += cross_entropy(&probs, y, M::OUTPUT_LEN);
         correct += count_correct(&probs, y, M::OUTPUT_LEN);
     }
@@ -113,8 +114,8 @@ pub fn evaluate<M: Spec>(net: &M, data: &Dataset, batch_size: usize) -> Result<E
 /// Trains `net` on `train` as Keras's `model.fit` does, evaluating on
 /// `validation` after every epoch. Returns the history of every epoch
 /// (including those before a resume).
-pub fn fit<M: Train, O: Optimizer>(
-    net: &mut M,
+pub fn fit<M: Classifier, O: Optimizer>(
+    net: &mut Model<M>,
     opt: &mut O,
     train: &Dataset,
     validation: Option<&Dataset>,
@@ -160,8 +161,7 @@ pub fn fit<M: Train, O: Optimizer>(
         for (step, indices) in order.chunks(options.batch_size).enumerate() {
             let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
             train.fill_batch(indices, x, y, options.augment.map(|a| (a, &mut augment_rng)));
-            let (params, engine) = net.parts_mut();
-            let loss = engine::train_step::<M>(params, engine, x, y, opt)?;
+            let loss = net.try_train_step(x, y, opt)?;
             if !loss.is_finite() {
                 let kept = match &checkpoint_path {
                     Some(p) if p.exists() => format!("the last good checkpoint is {}", p.display()),
@@ -185,7 +185,7 @@ pub fn fit<M: Train, O: Optimizer>(
             }
         }
         let train_seconds = start.elapsed().as_secs_f64();
-        let val = validation.map(|v| evaluate(&*net, v, 256)).transpose()?;
+        let val = validation.map(|v| evaluate(net, v, 256)).transpose()?;
         let stats = EpochStats {
             epoch,
             loss: loss_sum / seen as f64,
@@ -247,7 +247,7 @@ pub fn keras_line(steps: usize, seconds: f64, stats: &EpochStats) -> String {
 
 /// Weights, optimizer state, step count, dropout seed and history, in one
 /// file written atomically: a kill at any moment leaves the last complete one.
-pub fn save_checkpoint<M: Spec>(net: &M, opt: &impl Optimizer, history: &History, path: &Path) -> Result<()> {
+pub fn save_checkpoint<M: Spec>(net: &Model<M>, opt: &impl Optimizer, history: &History, path: &Path) -> Result<()> {
     let mut tensors = checkpoint::named_params(M::TENSORS, net.params());
     for (name, values) in opt.state() {
         tensors.push((format!("optimizer.{name}"), vec![values.len()], values));
@@ -266,7 +266,7 @@ pub fn save_checkpoint<M: Spec>(net: &M, opt: &impl Optimizer, history: &History
 }
 
 /// Loads what `save_checkpoint` wrote into `net` and `opt`; returns the history.
-pub fn restore<M: Spec>(net: &mut M, opt: &mut impl Optimizer, path: &Path) -> Result<History> {
+pub fn restore<M: Spec>(net: &mut Model<M>, opt: &mut impl Optimizer, path: &Path) -> Result<History> {
     let file = TensorFile::open(path)?;
     let meta = file.metadata();
     let field = |key: &str| {
@@ -286,13 +286,13 @@ pub fn restore<M: Spec>(net: &mut M, opt: &mut impl Optimizer, path: &Path) -> R
     if iterations > 0 {
         let mut state = Vec::new();
         for name in field("optimizer.state")?.split(',').filter(|n| !n.is_empty()) {
-            state.push((name.to_string(), file.f32(&format!("optimizer.{name}"), Some(&[M::TOTAL_PARAMS]))?.1));
+            state.push((name.to_string(), file.f32(&format!("optimizer.{name}"), Some(&[M::TRAINABLE_PARAMS]))?.1));
         }
         opt.set_state(iterations, state).map_err(|e| Error::format(path, e.to_string()))?;
     }
     let (step, seed) = (number("step")?, number("dropout_seed")?);
-    let (p, engine) = net.parts_mut();
-    p.copy_from_slice(&params);
+    net.params_mut().copy_from_slice(&params);
+    let engine = net.engine_mut();
     engine.step = step;
     engine.seed = seed;
     Ok(history)

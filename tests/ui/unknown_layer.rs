@@ -3,7 +3,7 @@ use cnn::prelude::*;
 cnn! {
     struct Net {
         Conv2D(32, (3, 3), input_shape = (32, 32, 3)),
-        BatchNormalization(),
+        LayerNormalization(),
         Flatten(),
     }
 }

@@ -1,16 +1,19 @@
-//! Element-wise activations and softmax, forward and backward. Every
-//! backward works from the layer's output `y`, so no pre-activation needs
-//! keeping: relu' = [y > 0], sigmoid' = y(1 - y), tanh' = 1 - y^2.
+//! Element-wise activations and softmax, forward and backward, as Keras 3
+//! defines them. Most derivatives come from the output `y` alone, so no
+//! pre-activation needs keeping (relu' = [y > 0], sigmoid' = y(1 - y),
+//! elu' = y + 1 below zero, ...); GELU and swish need the input `x`
+//! ([`Activation::needs_input`]), which the engine then keeps.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    Linear,
-    Relu,
-    Sigmoid,
-    Tanh,
-    /// Over the last axis, of length `last`.
-    Softmax,
-}
+pub use cnn_core::Activation;
+
+/// Keras's `selu` constants (Klambauer et al., 2017).
+const SELU_ALPHA: f32 = 1.673_263_2;
+const SELU_SCALE: f32 = 1.050_701;
+/// Keras 3's `leaky_relu` default `negative_slope`.
+const LEAKY_SLOPE: f32 = 0.2;
+/// 1 / sqrt(2) and 1 / sqrt(2 pi), for the exact GELU.
+const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// relu as a select, not `max(0.0)` (which turns NaN into 0: a diverging
 /// network must show it) and not a conditional store (which does not
@@ -29,6 +32,105 @@ fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 
+/// `ln(1 + e^x)` without overflow: `max(x, 0) + ln(1 + e^-|x|)`.
+#[inline(always)]
+fn softplus(v: f32) -> f32 {
+    v.max(0.0) + (-v.abs()).exp().ln_1p()
+}
+
+#[inline(always)]
+fn gelu(v: f32) -> f32 {
+    0.5 * v * (1.0 + libm::erff(v * FRAC_1_SQRT_2))
+}
+
+/// `f(x)` for every element-wise activation (softmax is per row).
+#[inline(always)]
+fn apply(act: Activation, v: f32) -> f32 {
+    match act {
+        Activation::Linear | Activation::Softmax => v,
+        Activation::Relu => relu(v),
+        Activation::Sigmoid => sigmoid(v),
+        Activation::Tanh => v.tanh(),
+        Activation::Elu => {
+            if v > 0.0 {
+                v
+            } else {
+                v.exp_m1()
+            }
+        }
+        Activation::Selu => {
+            if v > 0.0 {
+                SELU_SCALE * v
+            } else {
+                SELU_SCALE * SELU_ALPHA * v.exp_m1()
+            }
+        }
+        Activation::Gelu => gelu(v),
+        Activation::Swish => v * sigmoid(v),
+        Activation::Softplus => softplus(v),
+        Activation::LeakyRelu => {
+            if v < 0.0 {
+                LEAKY_SLOPE * v
+            } else {
+                v
+            }
+        }
+        Activation::HardSigmoid => (v / 6.0 + 0.5).clamp(0.0, 1.0),
+    }
+}
+
+/// `f'(x)`, from the output `y` and, for GELU and swish, the input `x`.
+#[inline(always)]
+fn derivative(act: Activation, x: f32, y: f32) -> f32 {
+    match act {
+        Activation::Linear | Activation::Softmax => 1.0,
+        Activation::Relu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Sigmoid => y * (1.0 - y),
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Elu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                y + 1.0
+            }
+        }
+        Activation::Selu => {
+            if y > 0.0 {
+                SELU_SCALE
+            } else {
+                y + SELU_SCALE * SELU_ALPHA
+            }
+        }
+        Activation::Gelu => 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2)) + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp(),
+        Activation::Swish => {
+            let s = sigmoid(x);
+            s * (1.0 + x * (1.0 - s))
+        }
+        // sigmoid(x) = 1 - e^-y.
+        Activation::Softplus => -(-y).exp_m1(),
+        Activation::LeakyRelu => {
+            if y > 0.0 {
+                1.0
+            } else {
+                LEAKY_SLOPE
+            }
+        }
+        Activation::HardSigmoid => {
+            if y > 0.0 && y < 1.0 {
+                1.0 / 6.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
 fn softmax_rows(y: &mut [f32], last: usize) {
     for row in y.chunks_exact_mut(last) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -42,62 +144,112 @@ fn softmax_rows(y: &mut [f32], last: usize) {
     }
 }
 
+/// Calls `f` with `act` fixed at compile time, so each activation's loop
+/// is its own, vectorizable where the arithmetic allows.
+#[inline(always)]
+fn each(act: Activation, y: &mut [f32], bias: Option<&[f32]>, last: usize) {
+    macro_rules! run {
+        ($a:expr) => {
+            match bias {
+                Some(b) => y
+                    .chunks_exact_mut(last)
+                    .for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v = apply($a, *v + b))),
+                None => y.iter_mut().for_each(|v| *v = apply($a, *v)),
+            }
+        };
+    }
+    match act {
+        Activation::Linear | Activation::Softmax => run!(Activation::Linear),
+        Activation::Relu => run!(Activation::Relu),
+        Activation::Sigmoid => run!(Activation::Sigmoid),
+        Activation::Tanh => run!(Activation::Tanh),
+        Activation::Elu => run!(Activation::Elu),
+        Activation::Selu => run!(Activation::Selu),
+        Activation::Gelu => run!(Activation::Gelu),
+        Activation::Swish => run!(Activation::Swish),
+        Activation::Softplus => run!(Activation::Softplus),
+        Activation::LeakyRelu => run!(Activation::LeakyRelu),
+        Activation::HardSigmoid => run!(Activation::HardSigmoid),
+    }
+}
+
 /// `y = f(y + bias)` in place, one pass: `y` is rows of `last` values
 /// (for softmax, the axis it normalizes), `bias` one value per column.
 pub fn bias_activate(act: Activation, y: &mut [f32], bias: Option<&[f32]>, last: usize) {
     if let Some(b) = bias {
         assert_eq!(b.len(), last, "bias_activate: one bias per column");
     }
-    let map = |y: &mut [f32], f: fn(f32) -> f32| match bias {
-        Some(b) => y.chunks_exact_mut(last).for_each(|row| row.iter_mut().zip(b).for_each(|(v, b)| *v = f(*v + b))),
-        None => y.iter_mut().for_each(|v| *v = f(*v)),
-    };
-    match act {
-        Activation::Linear => map(y, |v| v),
-        Activation::Relu => map(y, relu),
-        Activation::Sigmoid => map(y, sigmoid),
-        Activation::Tanh => map(y, f32::tanh),
-        Activation::Softmax => {
-            map(y, |v| v);
-            softmax_rows(y, last);
-        }
+    each(act, y, bias, last);
+    if act == Activation::Softmax {
+        softmax_rows(y, last);
     }
 }
 
-/// `y = f(y)` in place; `last` is the length of the last axis (for softmax).
-pub fn activate(act: Activation, y: &mut [f32], last: usize) {
+/// `y = f(x)`, one pass; `last` is the length of the last axis (for softmax).
+pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32], last: usize) {
+    assert_eq!(x.len(), y.len(), "activation_forward: input and output differ in length");
+    y.copy_from_slice(x);
     bias_activate(act, y, None, last);
 }
 
-/// `y = f(x)`, one pass.
-pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32], last: usize) {
-    assert_eq!(x.len(), y.len(), "activation_forward: input and output differ in length");
-    let map = |f: fn(f32) -> f32, y: &mut [f32]| y.iter_mut().zip(x).for_each(|(y, x)| *y = f(*x));
-    match act {
-        Activation::Linear => y.copy_from_slice(x),
-        Activation::Relu => map(relu, y),
-        Activation::Sigmoid => map(sigmoid, y),
-        Activation::Tanh => map(f32::tanh, y),
-        Activation::Softmax => {
-            y.copy_from_slice(x);
-            softmax_rows(y, last);
-        }
-    }
-}
-
-/// `g = f'(x) * g` in place, from the output `y = f(x)`.
-pub fn activation_backward(act: Activation, y: &[f32], g: &mut [f32], last: usize) {
+/// `g = f'(x) * g` in place, from the input `x` (read only where
+/// [`Activation::needs_input`]) and the output `y = f(x)`.
+pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], g: &mut [f32], last: usize) {
     assert_eq!(y.len(), g.len(), "activation_backward: output and gradient differ in length");
+    macro_rules! run {
+        ($a:expr) => {
+            g.iter_mut().zip(y).for_each(|(g, y)| *g *= derivative($a, 0.0, *y))
+        };
+    }
     match act {
         Activation::Linear => {}
-        Activation::Relu => g.iter_mut().zip(y).for_each(|(g, y)| *g = if *y > 0.0 { *g } else { 0.0 }),
-        Activation::Sigmoid => g.iter_mut().zip(y).for_each(|(g, y)| *g *= y * (1.0 - y)),
-        Activation::Tanh => g.iter_mut().zip(y).for_each(|(g, y)| *g *= 1.0 - y * y),
         Activation::Softmax => {
             for (g, y) in g.chunks_exact_mut(last).zip(y.chunks_exact(last)) {
                 let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
                 g.iter_mut().zip(y).for_each(|(g, y)| *g = y * (*g - dot));
             }
         }
+        Activation::Gelu | Activation::Swish => {
+            assert_eq!(x.len(), g.len(), "activation_backward: {act:?} needs its input");
+            g.iter_mut().zip(x.iter().zip(y)).for_each(|(g, (x, y))| *g *= derivative(act, *x, *y));
+        }
+        Activation::Relu => g.iter_mut().zip(y).for_each(|(g, y)| *g = if *y > 0.0 { *g } else { 0.0 }),
+        Activation::Sigmoid => run!(Activation::Sigmoid),
+        Activation::Tanh => run!(Activation::Tanh),
+        Activation::Elu => run!(Activation::Elu),
+        Activation::Selu => run!(Activation::Selu),
+        Activation::Softplus => run!(Activation::Softplus),
+        Activation::LeakyRelu => run!(Activation::LeakyRelu),
+        Activation::HardSigmoid => run!(Activation::HardSigmoid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every element-wise derivative against a central difference of its
+    /// own forward, on both sides of zero.
+    #[test]
+    fn derivatives_match_the_forward() {
+        for act in Activation::ALL.into_iter().filter(|a| *a != Activation::Softmax) {
+            for x in [-3.1f32, -1.2, -0.4, 0.3, 0.9, 2.6] {
+                let h = 1e-3;
+                let numeric = (apply(act, x + h) - apply(act, x - h)) / (2.0 * h);
+                let analytic = derivative(act, x, apply(act, x));
+                assert!((numeric - analytic).abs() < 2e-3, "{act:?} at {x}: {analytic} vs {numeric}");
+            }
+        }
+    }
+
+    #[test]
+    fn values_as_keras_defines_them() {
+        assert!((apply(Activation::Gelu, 1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((apply(Activation::Selu, -1.0) - (-1.111_330_7)).abs() < 1e-6);
+        assert_eq!(apply(Activation::LeakyRelu, -2.0), -0.4);
+        assert_eq!(apply(Activation::HardSigmoid, 3.0), 1.0);
+        assert_eq!(apply(Activation::HardSigmoid, 0.0), 0.5);
+        assert!((apply(Activation::Softplus, 100.0) - 100.0).abs() < 1e-5);
+        assert!((apply(Activation::Swish, 1.0) - 0.731_058_6).abs() < 1e-6);
     }
 }

@@ -17,7 +17,7 @@ use super::winograd::Winograd;
 const WINOGRAD_MIN_CHANNELS: usize = 8;
 
 /// A Conv2D layer's fixed shape, as the macro emits it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv {
     pub window: Window,
     pub filters: usize,

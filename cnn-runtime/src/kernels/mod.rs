@@ -3,6 +3,7 @@
 
 pub mod activation;
 mod avx512;
+pub mod batchnorm;
 pub mod conv;
 pub mod dense;
 pub mod dropout;

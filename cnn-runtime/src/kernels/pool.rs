@@ -7,11 +7,7 @@ use super::window::Window;
 /// Channels routed at once in max pooling's backward pass.
 const LANES: usize = 8;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pool {
-    Max,
-    Average,
-}
+pub use cnn_core::Pool;
 
 pub fn pool_forward(kind: Pool, w: &Window, x: &[f32], y: &mut [f32], n: usize) {
     let (c, in_len, out_len) = (w.channels, w.in_len(), w.positions() * w.channels);
@@ -112,6 +108,65 @@ fn route_to_max<const W: usize>(
                 let hit = x[l] == y[l];
                 d[l] += if hit { g[l] } else { 0.0 };
                 g[l] = if hit { 0.0 } else { g[l] };
+            }
+        }
+    }
+}
+
+/// GlobalMaxPooling2D or GlobalAveragePooling2D of `n` images of
+/// `positions x channels`: `y [n, channels]`.
+pub fn global_pool_forward(kind: Pool, positions: usize, channels: usize, x: &[f32], y: &mut [f32], n: usize) {
+    assert!(x.len() >= n * positions * channels && y.len() >= n * channels, "global_pool_forward: buffers too short");
+    for (xi, yi) in x.chunks_exact(positions * channels).zip(y.chunks_exact_mut(channels)).take(n) {
+        yi.fill(if kind == Pool::Max { f32::NEG_INFINITY } else { 0.0 });
+        for cell in xi.chunks_exact(channels) {
+            match kind {
+                Pool::Max => yi.iter_mut().zip(cell).for_each(|(o, v)| *o = o.max(*v)),
+                Pool::Average => yi.iter_mut().zip(cell).for_each(|(o, v)| *o += v),
+            }
+        }
+        if kind == Pool::Average {
+            let inv = 1.0 / positions as f32;
+            yi.iter_mut().for_each(|o| *o *= inv);
+        }
+    }
+}
+
+/// `dx` (overwritten) from `dy [n, channels]`: the max's gradient goes to
+/// the first position holding it, the average's is spread evenly.
+#[allow(clippy::too_many_arguments)]
+pub fn global_pool_backward(
+    kind: Pool,
+    positions: usize,
+    channels: usize,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    n: usize,
+) {
+    let len = positions * channels;
+    assert!(dx.len() >= n * len && dy.len() >= n * channels, "global_pool_backward: buffers too short");
+    for i in 0..n {
+        let (dxi, go) = (&mut dx[i * len..][..len], &dy[i * channels..][..channels]);
+        match kind {
+            Pool::Average => {
+                let inv = 1.0 / positions as f32;
+                for cell in dxi.chunks_exact_mut(channels) {
+                    cell.iter_mut().zip(go).for_each(|(d, g)| *d = g * inv);
+                }
+            }
+            Pool::Max => {
+                let (xi, yo) = (&x[i * len..][..len], &y[i * channels..][..channels]);
+                for c in 0..channels {
+                    let mut routed = false;
+                    for p in 0..positions {
+                        let at = p * channels + c;
+                        let hit = !routed && xi[at] == yo[c];
+                        dxi[at] = if hit { go[c] } else { 0.0 };
+                        routed |= hit;
+                    }
+                }
             }
         }
     }

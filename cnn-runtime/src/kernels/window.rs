@@ -1,71 +1,7 @@
-//! The geometry of a conv or pool window over one NHWC image, as the macro
-//! worked it out with Keras's padding rules; and im2col / col2im over it.
+//! im2col and col2im over a conv window of one NHWC image. The window's
+//! geometry, as Keras pads it, is `cnn_core::Window`'s.
 
-/// A sliding window over an `in_h x in_w x channels` image, with the
-/// padding before the first row and column already computed (Keras puts
-/// the odd cell of "same" padding after the last row and column).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Window {
-    pub in_h: usize,
-    pub in_w: usize,
-    pub channels: usize,
-    pub k_h: usize,
-    pub k_w: usize,
-    pub s_h: usize,
-    pub s_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub out_h: usize,
-    pub out_w: usize,
-}
-
-impl Window {
-    /// A 3x3, stride-1 window over `h x w x channels`, padded as Keras pads
-    /// "same" (one cell all round) or "valid" (none): the shape Winograd
-    /// takes, for its tests and benchmarks.
-    pub const fn conv3x3(h: usize, w: usize, channels: usize, same: bool) -> Window {
-        let (pad, out_h, out_w) = if same { (1, h, w) } else { (0, h - 2, w - 2) };
-        Window { in_h: h, in_w: w, channels, k_h: 3, k_w: 3, s_h: 1, s_w: 1, pad_top: pad, pad_left: pad, out_h, out_w }
-    }
-
-    /// Values in one input image.
-    pub const fn in_len(&self) -> usize {
-        self.in_h * self.in_w * self.channels
-    }
-    /// Window positions (output pixels) per image.
-    pub const fn positions(&self) -> usize {
-        self.out_h * self.out_w
-    }
-    /// Values in one patch: `k_h * k_w * channels`, in Keras's kernel order.
-    pub const fn patch_len(&self) -> usize {
-        self.k_h * self.k_w * self.channels
-    }
-
-    /// The input rows (or columns) that output row `o` covers, clipped to
-    /// the image: padding cells are skipped, never read.
-    #[inline]
-    pub fn rows(&self, o: usize) -> (usize, usize) {
-        clip(o * self.s_h, self.pad_top, self.k_h, self.in_h)
-    }
-    #[inline]
-    pub fn cols(&self, o: usize) -> (usize, usize) {
-        clip(o * self.s_w, self.pad_left, self.k_w, self.in_w)
-    }
-
-    /// A 1x1 kernel, stride 1, no padding: the image is its own im2col.
-    pub fn is_pointwise(&self) -> bool {
-        self.k_h == 1 && self.k_w == 1 && self.s_h == 1 && self.s_w == 1 && self.pad_top == 0 && self.pad_left == 0
-    }
-}
-
-/// `[start, end)` of the input cells under a window that starts at padded
-/// position `at` (so at input position `at - pad`) and is `k` cells long.
-#[inline]
-fn clip(at: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
-    let start = at.saturating_sub(pad);
-    let end = (at + k).saturating_sub(pad).min(len);
-    (start, end.max(start))
-}
+pub use cnn_core::Window;
 
 /// `dst = src` for the short rows of im2col (9 values for a 3x3 RGB
 /// kernel): a loop the compiler keeps inline, where `copy_from_slice`
