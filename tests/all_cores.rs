@@ -1,6 +1,6 @@
 //! A training step of batch 32 runs its work on every thread of an
 //! 8-thread pool: the engine splits each stage inside the layer (units of
-//! two images here), not only across chunks of the batch.
+//! four images here), not only across chunks of the batch.
 
 use cnn::prelude::*;
 use cnn::rng::Rng;
@@ -11,8 +11,8 @@ use seed_net::Cifar10Net;
 
 #[test]
 fn a_step_of_batch_32_uses_all_8_threads() {
-    // Units of two images: 16 units per convolution at batch 32.
-    assert_eq!(cnn::engine::unit_images(32), 2);
+    // Units of four images: 8 units per convolution at batch 32.
+    assert_eq!(cnn::engine::unit_images(32), 4);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(8).build().unwrap();
     let mut rng = Rng::new(3);
     let images: Vec<f32> = (0..32 * Cifar10Net::INPUT_LEN).map(|_| rng.unit()).collect();

@@ -24,18 +24,32 @@ fn main() {
         let mut y = vec![0.0; n * conv.out_len()];
         let dz = y.clone();
         let mut dx = x.clone();
-        let mut dk = kernel.clone();
+        let mut dk = vec![0.0; conv.grad_len()];
+        let mut prepared = vec![0.0; conv.prepared_len()];
+        conv.prepare(&kernel, &mut prepared);
         let reps = 40;
         let mut best = (f64::MAX, f64::MAX);
         for _ in 0..5 {
             let t = Instant::now();
             for _ in 0..reps {
-                conv2d_forward(&conv, &kernel, None, Activation::Linear, &x, &mut y, n, &mut cols);
+                conv2d_forward(&conv, &kernel, &prepared, None, Activation::Linear, &x, &mut y, n, &mut cols);
             }
             let fwd = t.elapsed().as_secs_f64() / reps as f64;
             let t = Instant::now();
             for _ in 0..reps {
-                conv2d_backward(&conv, &kernel, &x, &dz, Some(&mut dx), &mut dk, None, n, &mut cols, &mut dcols);
+                conv2d_backward(
+                    &conv,
+                    &kernel,
+                    &prepared,
+                    &x,
+                    &dz,
+                    Some(&mut dx),
+                    &mut dk,
+                    None,
+                    n,
+                    &mut cols,
+                    &mut dcols,
+                );
             }
             let bwd = t.elapsed().as_secs_f64() / reps as f64;
             best = (best.0.min(fwd), best.1.min(bwd));

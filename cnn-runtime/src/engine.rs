@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// twice over; more would only add partial gradients to sum.
 pub const MAX_UNITS: usize = 32;
 /// The fewest images per unit.
-const MIN_UNIT: usize = 2;
+const MIN_UNIT: usize = 4;
 /// Values per task in element-wise stages.
 const SPAN: usize = 1 << 14;
 /// Vectors of `channels` values a BatchNormalization keeps (see `Workspace::stats`).
@@ -123,6 +123,10 @@ pub(crate) struct Workspace {
     stats: Vec<Vec<f32>>,
     g: [Vec<f32>; 2],
     units: Vec<Unit>,
+    /// Each conv's kernel as its pass reads it ([`Conv::prepare`]), made
+    /// once per pass; in backward, the units' kernel gradients added up.
+    prepared: Vec<Vec<f32>>,
+    grad_sum: Vec<f32>,
     /// The units' BatchNormalization sums, added up.
     totals: Vec<f64>,
     tmp: Vec<f32>,
@@ -134,7 +138,7 @@ impl Workspace {
         let convs: Vec<_> =
             nodes.iter().filter_map(|nd| if let Op::Conv2D { conv, .. } = nd.op { Some(conv) } else { None }).collect();
         let (cols, dcols) = conv_scratch_len(&convs);
-        let grad = convs.iter().map(|c| c.kernel_len() + c.filters).max().unwrap_or(0);
+        let grad = convs.iter().map(|c| c.grad_len() + c.filters).max().unwrap_or(0);
         let channels = nodes
             .iter()
             .map(|nd| if let Op::BatchNorm { channels, .. } = nd.op { channels } else { 0 })
@@ -177,6 +181,11 @@ impl Workspace {
                     sums: vec![0.0; 2 * channels],
                 })
                 .collect(),
+            prepared: nodes
+                .iter()
+                .map(|nd| if let Op::Conv2D { conv, .. } = nd.op { vec![0.0; conv.prepared_len()] } else { Vec::new() })
+                .collect(),
+            grad_sum: if training { vec![0.0; grad] } else { Vec::new() },
             totals: vec![0.0; 2 * channels],
             tmp: vec![0.0; tmp],
         }
@@ -287,10 +296,12 @@ pub(crate) fn forward(
                 let keep = node.keeps_preactivation();
                 let z = if keep { &mut ws.pre[i][..n * out_len] } else { &mut out[..n * out_len] };
                 let act = if keep { Activation::Linear } else { activation };
+                conv.prepare(kernel, &mut ws.prepared[i]);
+                let prepared = &ws.prepared[i][..];
                 z.par_chunks_mut(m * out_len).zip(input.par_chunks(m * in_len)).zip(ws.units.par_iter_mut()).for_each(
                     |((z, x), unit)| {
                         note_work();
-                        conv2d_forward(&conv, kernel, bias, act, x, z, z.len() / out_len, &mut unit.cols)
+                        conv2d_forward(&conv, kernel, prepared, bias, act, x, z, z.len() / out_len, &mut unit.cols)
                     },
                 );
                 if keep {
@@ -447,14 +458,16 @@ pub(crate) fn backward(
                 if derivative {
                     activation_grad(activation, &ws.pre[i], y, gc, conv.filters);
                 }
-                let (klen, f) = (conv.kernel_len(), conv.filters);
+                let (klen, glen, f) = (conv.kernel_len(), conv.grad_len(), conv.filters);
                 let kw = &p[kernel.offset..][..klen];
+                let prepared = &ws.prepared[i][..];
                 let gc = &*gc;
                 let run = |unit: &mut Unit, dz: &[f32], x: &[f32], dx: Option<&mut [f32]>| {
                     note_work();
-                    let (dk, db) = unit.grad.split_at_mut(klen);
+                    let (dk, db) = unit.grad.split_at_mut(glen);
                     let db = bias.map(|_| &mut db[..f]);
-                    conv2d_backward(&conv, kw, x, dz, dx, dk, db, dz.len() / out_len, &mut unit.cols, &mut unit.dcols);
+                    let (cols, dcols) = (&mut unit.cols, &mut unit.dcols);
+                    conv2d_backward(&conv, kw, prepared, x, dz, dx, dk, db, dz.len() / out_len, cols, dcols);
                 };
                 let work =
                     ws.units[..count].par_iter_mut().zip(gc.par_chunks(m * out_len)).zip(input.par_chunks(m * in_len));
@@ -465,10 +478,11 @@ pub(crate) fn backward(
                     None => work.for_each(|((unit, dz), x)| run(unit, dz, x, None)),
                 }
                 if kernel.trainable {
-                    sum_units(&ws.units, count, 0, &mut grads[kernel.offset..][..klen]);
+                    sum_units(&ws.units, count, 0, &mut ws.grad_sum[..glen]);
+                    conv.finish_kernel_grad(&ws.grad_sum[..glen], &mut grads[kernel.offset..][..klen]);
                 }
                 if let Some(b) = bias.filter(|b| b.trainable) {
-                    sum_units(&ws.units, count, klen, &mut grads[b.offset..][..f]);
+                    sum_units(&ws.units, count, glen, &mut grads[b.offset..][..f]);
                 }
                 swap = moves;
             }

@@ -188,8 +188,28 @@ pub fn bias_activate(act: Activation, y: &mut [f32], bias: Option<&[f32]>, last:
 /// `y = f(x)`, one pass; `last` is the length of the last axis (for softmax).
 pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32], last: usize) {
     assert_eq!(x.len(), y.len(), "activation_forward: input and output differ in length");
-    y.copy_from_slice(x);
-    bias_activate(act, y, None, last);
+    macro_rules! run {
+        ($a:expr) => {
+            y.iter_mut().zip(x).for_each(|(y, x)| *y = apply($a, *x))
+        };
+    }
+    match act {
+        Activation::Linear => y.copy_from_slice(x),
+        Activation::Softmax => {
+            y.copy_from_slice(x);
+            softmax_rows(y, last);
+        }
+        Activation::Relu => run!(Activation::Relu),
+        Activation::Sigmoid => run!(Activation::Sigmoid),
+        Activation::Tanh => run!(Activation::Tanh),
+        Activation::Elu => run!(Activation::Elu),
+        Activation::Selu => run!(Activation::Selu),
+        Activation::Gelu => run!(Activation::Gelu),
+        Activation::Swish => run!(Activation::Swish),
+        Activation::Softplus => run!(Activation::Softplus),
+        Activation::LeakyRelu => run!(Activation::LeakyRelu),
+        Activation::HardSigmoid => run!(Activation::HardSigmoid),
+    }
 }
 
 /// `g = f'(x) * g` in place, from the input `x` (read only where

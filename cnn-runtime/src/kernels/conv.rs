@@ -52,6 +52,36 @@ impl Conv {
     pub const fn kernel_len(&self) -> usize {
         self.window.patch_len() * self.filters
     }
+    /// Values of the kernel as a pass reads it, prepared once for the
+    /// whole batch ([`Conv::prepare`]): Winograd's transformed kernel; none
+    /// for im2col, which reads Keras's layout.
+    pub const fn prepared_len(&self) -> usize {
+        match self.winograd() {
+            Some(w) => w.prepared_len(),
+            None => 0,
+        }
+    }
+    /// Values of the kernel gradient as one unit of images writes it
+    /// ([`conv2d_backward`]), before [`Conv::finish_kernel_grad`].
+    pub const fn grad_len(&self) -> usize {
+        match self.winograd() {
+            Some(w) => w.grad_len(),
+            None => self.kernel_len(),
+        }
+    }
+    pub fn prepare(&self, kernel: &[f32], prepared: &mut [f32]) {
+        if let Some(wg) = self.winograd() {
+            wg.prepare(kernel, prepared);
+        }
+    }
+    /// The kernel gradient (overwritten) from the sum over the batch of
+    /// what [`conv2d_backward`] wrote per unit.
+    pub fn finish_kernel_grad(&self, partial: &[f32], dkernel: &mut [f32]) {
+        match self.winograd() {
+            Some(wg) => wg.finish_kernel_grad(partial, dkernel),
+            None => dkernel.copy_from_slice(&partial[..self.kernel_len()]),
+        }
+    }
 }
 
 /// The largest `cols` and `dcols` any of `convs` needs: the macro sizes a
@@ -67,11 +97,13 @@ pub const fn scratch_len(convs: &[Conv]) -> (usize, usize) {
     (cols, dcols)
 }
 
-/// `y = act(conv(x) + b)` for `n` images.
+/// `y = act(conv(x) + b)` for `n` images; `prepared` is what
+/// [`Conv::prepare`] made of `kernel`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     conv: &Conv,
     kernel: &[f32],
+    prepared: &[f32],
     bias: Option<&[f32]>,
     act: Activation,
     x: &[f32],
@@ -84,7 +116,7 @@ pub fn conv2d_forward(
     assert!(kernel.len() == k * f && bias.is_none_or(|b| b.len() == f), "conv2d_forward: weights do not fit");
     assert!(x.len() >= n * in_len && y.len() >= n * out_len, "conv2d_forward: batch buffers too short");
     match conv.winograd() {
-        Some(wg) => wg.forward(kernel, x, y, n, cols),
+        Some(wg) => wg.forward(prepared, x, y, n, cols),
         None => {
             for i in 0..n {
                 let xi = &x[i * in_len..][..in_len];
@@ -98,16 +130,18 @@ pub fn conv2d_forward(
 }
 
 /// Gradients of a Conv2D for `n` images, from `dz`, the gradient at the
-/// pre-activation output. `dkernel`, `dbias` and `dx` (if asked for) are
-/// overwritten: no caller needs to zero them first.
+/// pre-activation output. `partial` (the kernel gradient in the form of
+/// [`Conv::grad_len`]), `dbias` and `dx` (if asked for) are overwritten: no
+/// caller needs to zero them first.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     conv: &Conv,
     kernel: &[f32],
+    prepared: &[f32],
     x: &[f32],
     dz: &[f32],
     mut dx: Option<&mut [f32]>,
-    dkernel: &mut [f32],
+    partial: &mut [f32],
     dbias: Option<&mut [f32]>,
     n: usize,
     cols: &mut [f32],
@@ -115,7 +149,7 @@ pub fn conv2d_backward(
 ) {
     let (w, f) = (&conv.window, conv.filters);
     let (p, k, in_len, out_len) = (w.positions(), w.patch_len(), w.in_len(), conv.out_len());
-    assert!(kernel.len() == k * f && dkernel.len() == k * f, "conv2d_backward: weights do not fit");
+    assert!(kernel.len() == k * f && partial.len() >= conv.grad_len(), "conv2d_backward: weights do not fit");
     assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "conv2d_backward: batch buffers too short");
     if let Some(db) = dbias {
         assert!(db.len() == f, "conv2d_backward: bias gradient does not fit");
@@ -125,9 +159,10 @@ pub fn conv2d_backward(
         }
     }
     if let Some(wg) = conv.winograd() {
-        wg.backward(kernel, x, dz, dx, dkernel, n, cols, dcols);
+        wg.backward(prepared, x, dz, dx, partial, n, cols, dcols);
         return;
     }
+    let dkernel = &mut partial[..k * f];
     dkernel.fill(0.0);
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];

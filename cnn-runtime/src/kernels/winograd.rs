@@ -77,29 +77,51 @@ impl Winograd {
         }
     }
 
-    /// Scratch `forward` and `backward` take as `cols`: U, V, M (or dM) and
+    /// Values [`Self::prepare`] writes: U and Uᵀ, once per pass for the
+    /// whole batch rather than once per unit of images.
+    pub const fn prepared_len(&self) -> usize {
+        32 * self.window.channels * self.filters
+    }
+
+    /// Values of the kernel gradient in the transformed domain (dU), which
+    /// each unit of images writes and [`Self::finish_kernel_grad`] maps back.
+    pub const fn grad_len(&self) -> usize {
+        16 * self.window.channels * self.filters
+    }
+
+    /// Scratch `forward` and `backward` take as `cols`: V, M (or dM) and
     /// a vector of zeros.
     pub const fn cols_len(&self) -> usize {
         let (c, f, t) = (self.window.channels, self.filters, self.block());
-        16 * (c * f + plane(t, c) + plane(t, f)) + self.width()
+        16 * (plane(t, c) + plane(t, f)) + self.width()
     }
 
-    /// Scratch `backward` takes as `dcols`: dU, Uᵀ and dV.
+    /// Scratch `backward` takes as `dcols`: dV.
     pub const fn dcols_len(&self) -> usize {
-        let (c, f, t) = (self.window.channels, self.filters, self.block());
-        16 * (2 * c * f + plane(t, c))
+        16 * plane(self.block(), self.window.channels)
     }
 
-    /// Splits `cols` into U, V, M and a vector of zeros.
-    fn split<'a>(&self, cols: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32], &'a mut [f32], &'a [f32]) {
+    /// Splits `cols` into V, M and a vector of zeros.
+    fn split<'a>(&self, cols: &'a mut [f32]) -> (&'a mut [f32], &'a mut [f32], &'a [f32]) {
         let (c, f, t, wd) = (self.window.channels, self.filters, self.block(), self.width());
         assert!(cols.len() >= self.cols_len(), "winograd: scratch too short");
-        let (u, rest) = cols.split_at_mut(16 * c * f);
-        let (v, rest) = rest.split_at_mut(16 * plane(t, c));
+        let (v, rest) = cols.split_at_mut(16 * plane(t, c));
         let (m, rest) = rest.split_at_mut(16 * plane(t, f));
         let zeros = &mut rest[..wd];
         zeros.fill(0.0);
-        (u, v, m, zeros)
+        (v, m, zeros)
+    }
+
+    /// `U = G g Gᵀ` and its per-plane transpose Uᵀ (which `dV = dM Uᵀ`
+    /// reads row by row, as sgemm's fastest path wants B) into `prepared`.
+    pub fn prepare(&self, kernel: &[f32], prepared: &mut [f32]) {
+        let (c, f) = (self.window.channels, self.filters);
+        assert!(prepared.len() >= self.prepared_len(), "winograd prepare: buffer too short");
+        let (u, ut) = prepared.split_at_mut(16 * c * f);
+        self.transform_kernel(kernel, u);
+        for (up, utp) in u.chunks_exact(c * f).zip(ut.chunks_exact_mut(c * f)) {
+            transpose(up, c, f, utp);
+        }
     }
 
     /// `(first tile, tiles)` of each block of the `n * tiles` tiles of `n`
@@ -109,14 +131,16 @@ impl Winograd {
         (0..total).step_by(block).map(move |first| (first, block.min(total - first)))
     }
 
-    /// `y = conv(x)` (no bias) for `n` images; `y` is overwritten.
-    pub fn forward(&self, kernel: &[f32], x: &[f32], y: &mut [f32], n: usize, cols: &mut [f32]) {
+    /// `y = conv(x)` (no bias) for `n` images, with the kernel as
+    /// [`Self::prepare`] left it; `y` is overwritten.
+    pub fn forward(&self, prepared: &[f32], x: &[f32], y: &mut [f32], n: usize, cols: &mut [f32]) {
         let w = &self.window;
         let (c, f) = (w.channels, self.filters);
         let (in_len, out_len) = (w.in_len(), w.positions() * f);
         assert!(x.len() >= n * in_len && y.len() >= n * out_len, "winograd forward: batch buffers too short");
-        let (u, v, m, zeros) = self.split(cols);
-        self.transform_kernel(kernel, u);
+        assert!(prepared.len() >= self.prepared_len(), "winograd forward: kernel not prepared");
+        let u = &prepared[..16 * c * f];
+        let (v, m, zeros) = self.split(cols);
         for (first, rows) in self.blocks(n) {
             vectorized(
                 #[inline(always)]
@@ -138,17 +162,18 @@ impl Winograd {
         }
     }
 
-    /// The kernel gradient (overwritten) and, if asked for, the input
-    /// gradient (overwritten) of `n` images, from `dz`, the gradient at the
-    /// convolution's output.
+    /// The kernel gradient in the transformed domain, `du` (overwritten;
+    /// [`Self::finish_kernel_grad`] maps the batch's sum back) and, if asked
+    /// for, the input gradient (overwritten) of `n` images, from `dz`, the
+    /// gradient at the convolution's output.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
-        kernel: &[f32],
+        prepared: &[f32],
         x: &[f32],
         dz: &[f32],
         mut dx: Option<&mut [f32]>,
-        dkernel: &mut [f32],
+        du: &mut [f32],
         n: usize,
         cols: &mut [f32],
         dcols: &mut [f32],
@@ -158,16 +183,12 @@ impl Winograd {
         let (in_len, out_len) = (w.in_len(), w.positions() * f);
         assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "winograd backward: batch buffers too short");
         assert!(dcols.len() >= self.dcols_len(), "winograd backward: scratch too short");
-        let (u, v, dm, zeros) = self.split(cols);
-        let (du, rest) = dcols.split_at_mut(16 * c * f);
-        let (ut, dv) = rest.split_at_mut(16 * c * f);
-        self.transform_kernel(kernel, u);
-        if dx.is_some() {
-            // dV = dM Uᵀ reads Uᵀ row by row, as sgemm's fastest path wants B.
-            for (up, utp) in u.chunks_exact(c * f).zip(ut.chunks_exact_mut(c * f)) {
-                transpose(up, c, f, utp);
-            }
-        }
+        assert!(prepared.len() >= self.prepared_len(), "winograd backward: kernel not prepared");
+        assert!(du.len() >= self.grad_len(), "winograd backward: kernel gradient too short");
+        let ut = &prepared[16 * c * f..][..16 * c * f];
+        let (v, dm, zeros) = self.split(cols);
+        let du = &mut du[..16 * c * f];
+        let dv = &mut dcols[..self.dcols_len()];
         for (first, rows) in self.blocks(n) {
             vectorized(
                 #[inline(always)]
@@ -207,7 +228,6 @@ impl Winograd {
         if n == 0 {
             du.fill(0.0);
         }
-        self.kernel_grad(du, dkernel);
     }
 
     /// `U = G g Gᵀ` for every (channel, filter) pair; `kernel` is Keras's
@@ -218,8 +238,9 @@ impl Winograd {
         self.per_pair::<KernelTransform, 9, 16>(kernel, u);
     }
 
-    /// `dkernel = Gᵀ dU G`, the adjoint of `transform_kernel`.
-    fn kernel_grad(&self, du: &[f32], dkernel: &mut [f32]) {
+    /// `dkernel = Gᵀ dU G` (overwritten), the adjoint of `transform_kernel`:
+    /// linear, so one call on the batch's summed dU is every unit's.
+    pub fn finish_kernel_grad(&self, du: &[f32], dkernel: &mut [f32]) {
         let cf = self.window.channels * self.filters;
         assert!(dkernel.len() == 9 * cf && du.len() >= 16 * cf, "winograd: kernel gradient does not fit");
         self.per_pair::<KernelGrad, 16, 9>(du, dkernel);
@@ -679,10 +700,14 @@ mod tests {
             let dz = random(n * p * f, &mut rng);
             let (mut cols, mut dcols) = (vec![f32::NAN; wg.cols_len()], vec![f32::NAN; wg.dcols_len()]);
 
+            let mut prepared = vec![f32::NAN; wg.prepared_len()];
+            wg.prepare(&kernel, &mut prepared);
             let mut y = vec![f32::NAN; n * p * f];
-            wg.forward(&kernel, &x, &mut y, n, &mut cols);
-            let (mut dx, mut dkernel) = (vec![f32::NAN; x.len()], vec![f32::NAN; kernel.len()]);
-            wg.backward(&kernel, &x, &dz, Some(&mut dx), &mut dkernel, n, &mut cols, &mut dcols);
+            wg.forward(&prepared, &x, &mut y, n, &mut cols);
+            let (mut dx, mut du, mut dkernel) =
+                (vec![f32::NAN; x.len()], vec![f32::NAN; wg.grad_len()], vec![f32::NAN; kernel.len()]);
+            wg.backward(&prepared, &x, &dz, Some(&mut dx), &mut du, n, &mut cols, &mut dcols);
+            wg.finish_kernel_grad(&du, &mut dkernel);
 
             let (mut want_y, mut want_dx, mut want_dk) = (vec![0.0; y.len()], vec![0.0; x.len()], vec![0.0; k * f]);
             let mut patches = vec![0.0; p * k];
