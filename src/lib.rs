@@ -38,25 +38,43 @@
 //!
 //! | layer | arguments (Keras defaults) |
 //! | --- | --- |
-//! | `Conv2D` | `filters`, `kernel_size`, `strides = 1`, `padding = "valid"`, `activation = None`, `use_bias = true` |
-//! | `Dense` | `units`, `activation = None`, `use_bias = true` |
+//! | `Conv2D` | `filters`, `kernel_size`, `strides = 1`, `padding = "valid"`, `activation = None`, `use_bias = true`; by keyword `kernel_initializer = "glorot_uniform"`, `kernel_regularizer = l2(x)`, `trainable = true` |
+//! | `Dense` | `units`, `activation = None`, `use_bias = true`; by keyword `kernel_initializer`, `kernel_regularizer`, `trainable` as for `Conv2D` |
 //! | `MaxPooling2D`, `AveragePooling2D` | `pool_size = (2, 2)`, `strides = pool_size`, `padding = "valid"` |
-//! | `Activation` | `"relu"`, `"sigmoid"`, `"tanh"`, `"softmax"` or `"linear"` |
+//! | `GlobalMaxPooling2D`, `GlobalAveragePooling2D` | none |
+//! | `BatchNormalization` | `axis = -1` (only -1), `momentum = 0.99`, `epsilon = 0.001`, `center = true`, `scale = true` |
+//! | `Rescaling` | `scale`, `offset = 0.0` |
+//! | `Activation` | `"relu"`, `"sigmoid"`, `"tanh"`, `"softmax"`, `"linear"`, `"elu"`, `"selu"`, `"gelu"` (exact), `"swish"` (`"silu"`), `"softplus"`, `"leaky_relu"` (slope 0.2), `"hard_sigmoid"`, as Keras 3 defines them |
 //! | `Dropout` | `rate` in [0, 1) |
 //! | `Flatten` | none |
 //!
+//! Initializers: `"glorot_uniform"`, `"glorot_normal"`, `"he_normal"`,
+//! `"he_uniform"`, `"lecun_normal"`, `"lecun_uniform"`, `"zeros"`, `"ones"`
+//! (the normal ones truncated at two standard deviations, as Keras's).
 //! Every layer also takes `name = "..."`; the first takes
 //! `input_shape = (height, width, channels)`. Sizes are an integer or a pair.
 //!
+//! BatchNormalization normalizes with the statistics of the whole batch in
+//! training (`train_step`, `fit`, `gradients`, [`Mode::Training`]) and
+//! updates `moving = moving * momentum + batch * (1 - momentum)` in each
+//! training step; inference (`predict`, `evaluate`, `forward`,
+//! [`Mode::Inference`]) uses the moving statistics. A frozen layer
+//! (`trainable = false`) keeps its weights; its parameters, and the moving
+//! statistics, count as non-trainable. `l2(x)` adds `x * sum(kernel²)` to
+//! the loss that `train_step` returns.
+//!
 //! ## What `cnn!` generates
 //!
-//! For `struct Net`: the constants `INPUT_SHAPE`, `OUTPUT_SHAPE`,
-//! `TOTAL_PARAMS`, `TRAINABLE_PARAMS`, `NON_TRAINABLE_PARAMS`, `LAYERS`,
-//! `TENSORS` and `SUMMARY`; a module `net` with a batch type per layer
-//! output (`net::Conv2d1`, ..., `net::Input`, `net::Output`); an
-//! implementation of [`Network`]; `Net::new(seed)`, `predict`,
-//! `layer_outputs`, `save`, `load`, and, for a network ending in softmax,
-//! `train_step` and `gradients`.
+//! For `struct Net`: the struct, a newtype over [`Model`]`<Net>` (which
+//! provides `predict`, `train_step`, `fit`, `evaluate`, `gradients`,
+//! `layer_outputs`, `save`, `params`, `tensor`, ...; `train_step`, `fit`,
+//! `evaluate` and `gradients` where the network ends in softmax); the
+//! constants `INPUT_SHAPE`, `OUTPUT_SHAPE`, `TOTAL_PARAMS`,
+//! `TRAINABLE_PARAMS`, `NON_TRAINABLE_PARAMS`, `LAYERS`, `TENSORS` and
+//! `SUMMARY`; `Net::new(seed)`, `Net::load(path)` and `Net::summary()`; a
+//! module `net` with a batch type per layer output (`net::Conv2d1`, ...,
+//! `net::Input`, `net::Output`); an implementation of [`Network`]; and the
+//! network's [`Spec`]: its layers as the runtime's nodes and tensors.
 
 pub use cnn_macros::cnn;
 pub use cnn_runtime::*;

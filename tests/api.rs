@@ -256,3 +256,127 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+cnn! {
+    /// A frozen first conv, BatchNormalization on images and on features.
+    struct Frozen {
+        Conv2D(4, 3, padding = "same", trainable = false, input_shape = (6, 6, 3)),
+        BatchNormalization(),
+        Activation("relu"),
+        Flatten(),
+        Dense(5),
+        BatchNormalization(momentum = 0.5, center = false),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+const _: () = assert!(Frozen::NON_TRAINABLE_PARAMS == 4 * 27 + 4 + 2 * 4 + 2 * 5);
+const _: () = assert!(Frozen::TRAINABLE_PARAMS == 2 * 4 + 144 * 5 + 5 + 5 + 5 * 3 + 3);
+const _: () = assert!(Frozen::TOTAL_PARAMS == Frozen::TRAINABLE_PARAMS + Frozen::NON_TRAINABLE_PARAMS);
+
+fn frozen_batch(n: usize) -> (Vec<f32>, Vec<u8>) {
+    let mut rng = Rng::new(n as u64);
+    ((0..n * Frozen::INPUT_LEN).map(|_| rng.unit()).collect(), (0..n).map(|_| rng.below(3) as u8).collect())
+}
+
+#[test]
+fn frozen_layers_keep_their_weights_and_count_as_non_trainable() {
+    assert!(Frozen::summary().contains("Non-trainable params: 130"), "{}", Frozen::summary());
+    let mut net = Frozen::new(4);
+    let frozen = net.tensor("conv2d_1.kernel").unwrap().to_vec();
+    let dense = net.tensor("dense_1.kernel").unwrap().to_vec();
+    let (images, labels) = frozen_batch(8);
+    let mut opt = Adam::default();
+    for _ in 0..3 {
+        net.train_step(&images, &labels, &mut opt);
+    }
+    assert_eq!(net.tensor("conv2d_1.kernel").unwrap(), &frozen[..]);
+    assert_ne!(net.tensor("dense_1.kernel").unwrap(), &dense[..]);
+    // The optimizer's state covers the trainable tensors only.
+    assert!(opt.state().iter().all(|(_, v)| v.len() == Frozen::TRAINABLE_PARAMS));
+    assert_eq!(net.gradients(&images, &labels).unwrap().1.len(), Frozen::TRAINABLE_PARAMS);
+}
+
+#[test]
+fn batch_normalization_trains_on_batch_statistics_and_infers_on_moving_ones() {
+    let mut net = Frozen::new(2);
+    let (images, labels) = frozen_batch(6);
+    let moving = |net: &Frozen| net.tensor("batch_normalization_1.moving_mean").unwrap().to_vec();
+    // Neither inference nor gradients move the statistics; a step does, by
+    // (1 - momentum) of the batch's mean.
+    let before = moving(&net);
+    let inferred = net.predict(&images);
+    net.gradients(&images, &labels).unwrap();
+    assert_eq!(moving(&net), before);
+    let training = net.layer_outputs(&images, Mode::Training).unwrap();
+    let inference = net.layer_outputs(&images, Mode::Inference).unwrap();
+    assert_eq!(inference.last().unwrap(), &inferred);
+    // Training normalizes each channel over the batch: mean 0.
+    for ch in 0..4 {
+        let mean: f32 = training[1].iter().skip(ch).step_by(4).sum::<f32>() / (6.0 * 36.0);
+        assert!(mean.abs() < 1e-4, "channel {ch}: mean {mean}");
+    }
+    assert_ne!(training[1], inference[1]);
+    net.set_dropout(false);
+    assert_eq!(
+        net.layer_outputs(&images, Mode::Training).unwrap(),
+        training,
+        "the dropout switch changed BatchNormalization"
+    );
+    net.train_step(&images, &labels, &mut Sgd::new(0.0));
+    let conv = &training[0];
+    for (ch, &m) in moving(&net).iter().enumerate() {
+        let batch_mean: f32 = conv.iter().skip(ch).step_by(4).sum::<f32>() / (6.0 * 36.0);
+        assert!((m - 0.01 * batch_mean).abs() < 1e-6, "channel {ch}: moving mean {m}, batch mean {batch_mean}");
+    }
+    assert_ne!(net.predict(&images), inferred);
+}
+
+#[test]
+fn checkpoints_carry_batch_normalization_and_refuse_files_without_it() {
+    let dir = tempdir("bn");
+    let path = dir.join("frozen.safetensors");
+    let mut net = Frozen::new(6);
+    let (images, labels) = frozen_batch(5);
+    net.train_step(&images, &labels, &mut RmsProp::new(1e-3));
+    net.save(&path).unwrap();
+    let file = cnn::__rt::TensorFile::open(&path).unwrap();
+    for name in ["gamma", "beta", "moving_mean", "moving_variance"] {
+        assert!(file.names().contains(&format!("batch_normalization_1.{name}")), "{name}");
+    }
+    let loaded = Frozen::load(&path).unwrap();
+    assert_eq!(loaded.params(), net.params());
+    assert_eq!(loaded.predict(&images), net.predict(&images));
+    // A file from before BatchNormalization was added: the same layers without it.
+    cnn! {
+        struct Older {
+            Conv2D(4, 3, padding = "same", trainable = false, input_shape = (6, 6, 3)),
+            Activation("relu"),
+            Flatten(),
+            Dense(5),
+            Dense(3, activation = "softmax"),
+        }
+    }
+    let older = dir.join("older.safetensors");
+    Older::new(0).save(&older).unwrap();
+    let err = Frozen::load(&older).unwrap_err().to_string();
+    assert!(err.contains("tensor `batch_normalization_1.gamma` (shape [4]) is missing"), "{err}");
+}
+
+#[test]
+fn batch_statistics_are_bitwise_the_same_on_one_and_three_threads() {
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut net = Frozen::new(9);
+            let mut opt = RmsProp::new(1e-3);
+            for step in 0..3 {
+                // 37 images: units of 4, the last one short.
+                let (images, labels) = frozen_batch(37 + step);
+                net.train_step(&images, &labels, &mut opt);
+            }
+            net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(run(1), run(3));
+}

@@ -52,6 +52,46 @@ cnn! {
     }
 }
 
+cnn! {
+    /// BatchNormalization with each flag, on images and on flat features,
+    /// in training mode; both global pools; Rescaling; l2 penalties; a
+    /// frozen conv whose input gradient still flows; inline gelu, swish,
+    /// elu and selu.
+    struct BatchNormNet {
+        Conv2D(4, 3, padding = "same", kernel_regularizer = l2(0.05), input_shape = (5, 4, 2)),
+        BatchNormalization(),
+        Activation("gelu"),
+        Conv2D(5, 2, use_bias = false, activation = "swish", trainable = false),
+        BatchNormalization(momentum = 0.5, epsilon = 0.01, scale = false),
+        Conv2D(6, 1, activation = "elu", kernel_initializer = "he_normal"),
+        BatchNormalization(center = false),
+        GlobalAveragePooling2D(),
+        Dense(5, activation = "selu", kernel_regularizer = l2(0.01)),
+        BatchNormalization(center = false, scale = false),
+        Rescaling(0.5, offset = 0.1),
+        Activation("softplus"),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+cnn! {
+    /// The other new activations, inline and as layers, after a global max pool.
+    struct ModernActivationNet {
+        Conv2D(3, 1, activation = "leaky_relu", input_shape = (3, 3, 2)),
+        GlobalMaxPooling2D(),
+        Dense(6, activation = "hard_sigmoid", kernel_initializer = "lecun_normal"),
+        Activation("leaky_relu"),
+        Activation("elu"),
+        Activation("selu"),
+        Activation("swish"),
+        Activation("gelu"),
+        Activation("softplus"),
+        Dense(6, activation = "gelu", kernel_initializer = "glorot_normal"),
+        Activation("hard_sigmoid"),
+        Dense(3, activation = "softmax"),
+    }
+}
+
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect()
 }
@@ -115,4 +155,14 @@ fn winograd_convolutions_match_finite_differences() {
 #[test]
 fn activation_layers_match_finite_differences() {
     check!(ActivationNet, false);
+}
+
+#[test]
+fn batch_normalization_and_modern_layers_match_finite_differences() {
+    check!(BatchNormNet, false);
+}
+
+#[test]
+fn modern_activations_match_finite_differences() {
+    check!(ModernActivationNet, false);
 }

@@ -71,3 +71,51 @@ fn layer_output_types_carry_the_shapes() {
     let flat = cifar10_net::Flatten1::zeros(3);
     assert_eq!(flat.as_slice().len(), 3 * 2304);
 }
+
+cnn::cnn! {
+    /// The README's modern network.
+    pub struct Modern {
+        Rescaling(1.0 / 255, input_shape = (32, 32, 3)),
+        Conv2D(32, 3, padding = "same", use_bias = false, kernel_initializer = "he_normal",
+               kernel_regularizer = l2(1e-4)),
+        BatchNormalization(),
+        Activation("gelu"),
+        MaxPooling2D(),
+        Conv2D(64, 3, padding = "same", use_bias = false, kernel_initializer = "he_normal"),
+        BatchNormalization(),
+        Activation("gelu"),
+        GlobalAveragePooling2D(),
+        Dense(10, activation = "softmax"),
+    }
+}
+
+const _: () = assert!(Modern::TOTAL_PARAMS == 864 + 128 + 18_432 + 256 + 650);
+const _: () = assert!(Modern::NON_TRAINABLE_PARAMS == 64 + 128);
+
+#[test]
+fn modern_layers_have_keras_shapes_and_counts() {
+    let rows: Vec<(&str, &[usize], usize)> =
+        Modern::LAYERS.iter().map(|l| (l.name, l.output_shape, l.params)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("rescaling_1", &[32, 32, 3][..], 0),
+            ("conv2d_1", &[32, 32, 32][..], 864),
+            ("batch_normalization_1", &[32, 32, 32][..], 128),
+            ("activation_1", &[32, 32, 32][..], 0),
+            ("max_pooling2d_1", &[16, 16, 32][..], 0),
+            ("conv2d_2", &[16, 16, 64][..], 18_432),
+            ("batch_normalization_2", &[16, 16, 64][..], 256),
+            ("activation_2", &[16, 16, 64][..], 0),
+            ("global_average_pooling2d_1", &[64][..], 0),
+            ("dense_1", &[10][..], 650),
+        ]
+    );
+    let summary = Modern::summary();
+    assert!(
+        summary.contains("Total params: 20,330\nTrainable params: 20,138\nNon-trainable params: 192\n"),
+        "{summary}"
+    );
+    let scale = Modern::TENSORS.iter().find(|t| t.name == "conv2d_1.kernel").unwrap();
+    assert_eq!(scale.l2, 1e-4);
+}

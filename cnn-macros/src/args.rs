@@ -245,10 +245,10 @@ impl Bound {
     }
 }
 
-/// A number argument: an integer or a float literal.
+/// A number argument: an integer or a finite float.
 fn number(value: &Value) -> Option<f64> {
     match value.kind {
-        ValueKind::Float(f) => Some(f),
+        ValueKind::Float(f) if f.is_finite() => Some(f),
         ValueKind::Int(i) => Some(i as f64),
         _ => None,
     }
@@ -260,7 +260,7 @@ impl Bound {
         let Some(value) = self.get(name) else {
             return Ok(default.expect("required arguments are checked by bind"));
         };
-        number(value).ok_or_else(|| self.type_error(name, value, "a number"))
+        number(value).ok_or_else(|| self.type_error(name, value, "a finite number"))
     }
 
     /// A number that must lie in `range`, which `expected` describes.

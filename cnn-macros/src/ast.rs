@@ -162,6 +162,25 @@ impl Value {
                     _ => return Err(syn::Error::new_spanned(expr, "only a number can be negated")),
                 }
             }
+            // Arithmetic on numbers, as Keras users write `Rescaling(1.0 / 255)`.
+            Expr::Binary(b) => {
+                let (l, r) = (Value::from_expr(&b.left)?, Value::from_expr(&b.right)?);
+                let number = |v: &Value| match v.kind {
+                    ValueKind::Int(i) => Some(i as f64),
+                    ValueKind::Float(f) => Some(f),
+                    _ => None,
+                };
+                let (Some(a), Some(c)) = (number(&l), number(&r)) else {
+                    return Err(syn::Error::new_spanned(expr, "only numbers can be combined with + - * /"));
+                };
+                ValueKind::Float(match b.op {
+                    syn::BinOp::Add(_) => a + c,
+                    syn::BinOp::Sub(_) => a - c,
+                    syn::BinOp::Mul(_) => a * c,
+                    syn::BinOp::Div(_) => a / c,
+                    _ => return Err(syn::Error::new_spanned(expr, "expected a number, or + - * / of numbers")),
+                })
+            }
             Expr::Paren(p) => return Value::from_expr(&p.expr).map(|v| Value { loc, ..v }),
             Expr::Group(g) => return Value::from_expr(&g.expr),
             Expr::Call(call) => match &*call.func {

@@ -33,6 +33,19 @@ fn arg_value() -> impl Strategy<Value = String> {
             "(1,)",
             "()",
             "99999999999999999999999999",
+            "-1",
+            "0.99",
+            "1e-3",
+            "\"gelu\"",
+            "\"he_normal\"",
+            "\"zeros\"",
+            "l2(0.01)",
+            "l2(-1)",
+            "l2()",
+            "l1(0.1)",
+            "1.0 / 255",
+            "1 / 0",
+            "\"a\" / 2",
         ])
         .prop_map(str::to_string),
     ]
@@ -51,6 +64,15 @@ fn arg() -> impl Strategy<Value = String> {
         "rate",
         "name",
         "input_shape",
+        "kernel_initializer",
+        "kernel_regularizer",
+        "trainable",
+        "axis",
+        "momentum",
+        "epsilon",
+        "center",
+        "scale",
+        "offset",
         "bogus",
     ]);
     prop_oneof![arg_value(), (key, arg_value()).prop_map(|(k, v)| format!("{k} = {v}"))]
@@ -65,6 +87,10 @@ fn layer() -> impl Strategy<Value = String> {
         "Activation",
         "Dropout",
         "Flatten",
+        "BatchNormalization",
+        "GlobalAveragePooling2D",
+        "GlobalMaxPooling2D",
+        "Rescaling",
         "Conv3D",
     ]);
     (kind, prop::collection::vec(arg(), 0..5), any::<bool>()).prop_map(|(kind, args, parens)| {
@@ -107,6 +133,7 @@ proptest! {
     #[test]
     fn never_panics_on_random_layer_lists(source in layer_list()) {
         let _ = run(&source);
+        let _ = crate::pipeline(source.parse().expect("generated sources tokenize"));
     }
 
     #[test]
