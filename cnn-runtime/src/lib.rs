@@ -4,6 +4,7 @@
 //! `matrixmultiply`, parallel inside each layer with `rayon`), optimizers,
 //! checkpoints, data sets and the training loop. Users reach it through
 //! the `cnn` crate.
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod batch;
 pub mod checkpoint;

@@ -16,6 +16,18 @@
 //! dot product of a row of `A` and a row of `B`, both contiguous.
 //!
 //! Only [`super::gemm::sgemm_with`] calls this, after checking every index.
+//!
+//! ## Masked loads past a row's end
+//!
+//! The right edge of `B` (and of `C`, and the tail of a dot product's
+//! rows) is read with `_mm512_maskz_loadu_ps` and written with
+//! `_mm512_mask_storeu_ps`, whose 16 lanes may reach past the last
+//! element of the slice. That is sound: a lane whose mask bit is clear is
+//! neither read nor written, and cannot fault even where its address lies
+//! outside the allocation (Intel SDM vol. 1, 15.4.1: AVX-512 masking
+//! suppresses memory faults on masked-out elements), and its result lane
+//! is zero. Every mask here is [`lane_mask`] of the number of elements
+//! that the caller's bounds check placed inside the slice.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -65,6 +77,10 @@ pub unsafe fn sgemm(
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
+    // SAFETY (for every `Tile::run` below): each tile's rows, columns and
+    // depth lie inside the caller's m x n x k, so each element it reads
+    // or writes is one that the caller's contract places in bounds, and
+    // its lane masks cover exactly the columns inside `n`.
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         // Later passes add to what the first left in C.
@@ -78,19 +94,22 @@ pub unsafe fn sgemm(
                 let rows = MR.min(m - i);
                 let ai = a.wrapping_offset(i as isize * rsa + p0 as isize * csa);
                 let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb, c: c.wrapping_add(i * ldc + j), ldc, masks };
-                match rows {
-                    12 => t.run::<12>(alpha, beta),
-                    11 => t.run::<11>(alpha, beta),
-                    10 => t.run::<10>(alpha, beta),
-                    9 => t.run::<9>(alpha, beta),
-                    8 => t.run::<8>(alpha, beta),
-                    7 => t.run::<7>(alpha, beta),
-                    6 => t.run::<6>(alpha, beta),
-                    5 => t.run::<5>(alpha, beta),
-                    4 => t.run::<4>(alpha, beta),
-                    3 => t.run::<3>(alpha, beta),
-                    2 => t.run::<2>(alpha, beta),
-                    _ => t.run::<1>(alpha, beta),
+                // SAFETY: see above; the CPU has AVX-512F (this function's contract).
+                unsafe {
+                    match rows {
+                        12 => t.run::<12>(alpha, beta),
+                        11 => t.run::<11>(alpha, beta),
+                        10 => t.run::<10>(alpha, beta),
+                        9 => t.run::<9>(alpha, beta),
+                        8 => t.run::<8>(alpha, beta),
+                        7 => t.run::<7>(alpha, beta),
+                        6 => t.run::<6>(alpha, beta),
+                        5 => t.run::<5>(alpha, beta),
+                        4 => t.run::<4>(alpha, beta),
+                        3 => t.run::<3>(alpha, beta),
+                        2 => t.run::<2>(alpha, beta),
+                        _ => t.run::<1>(alpha, beta),
+                    }
                 }
                 i += rows;
             }
@@ -127,11 +146,17 @@ pub unsafe fn sgemm_nt(
         let mut i = 0;
         while i < m {
             let rows = NT_ROWS.min(m - i);
-            let t = DotTile { k, a: a.add(i * lda), lda, b: b.add(j * ldb), ldb, c: c.add(i * ldc + j), ldc };
-            match (rows, cols) {
-                (4, 6) => t.run::<4, 6>(alpha, beta),
-                (r, 6) => t.run_rows::<6>(r, alpha, beta),
-                (r, s) => t.run_rows_cols(r, s, alpha, beta),
+            // SAFETY: rows i..i + rows of A and C and j..j + cols of B and C
+            // lie inside m x n, so the offsets stay in their allocations
+            // (the caller's contract), and so does every element each tile
+            // touches; the CPU has AVX-512F.
+            unsafe {
+                let t = DotTile { k, a: a.add(i * lda), lda, b: b.add(j * ldb), ldb, c: c.add(i * ldc + j), ldc };
+                match (rows, cols) {
+                    (4, 6) => t.run::<4, 6>(alpha, beta),
+                    (r, 6) => t.run_rows::<6>(r, alpha, beta),
+                    (r, s) => t.run_rows_cols(r, s, alpha, beta),
+                }
             }
             i += rows;
         }
@@ -154,50 +179,76 @@ struct DotTile {
 
 #[cfg(target_arch = "x86_64")]
 impl DotTile {
+    /// `C[r][s] = alpha A[r] · B[s] + beta C[r][s]` for `R x S` elements.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F; rows `0..R` of `A` and `0..S` of `B` hold `k`
+    /// elements each inside their allocations, and the `R x S` elements of
+    /// `C` lie inside its allocation, apart from `A` and `B`.
     #[inline(always)]
     unsafe fn run<const R: usize, const S: usize>(&self, alpha: f32, beta: f32) {
-        let mut acc = [[_mm512_setzero_ps(); S]; R];
-        let mut p = 0;
-        while p < self.k {
-            let mask = lane_mask(self.k - p);
-            let x: [__m512; R] = std::array::from_fn(|r| _mm512_maskz_loadu_ps(mask, self.a.add(r * self.lda + p)));
-            for s in 0..S {
-                let y = _mm512_maskz_loadu_ps(mask, self.b.add(s * self.ldb + p));
-                for (acc, &x) in acc.iter_mut().zip(&x) {
-                    acc[s] = _mm512_fmadd_ps(x, y, acc[s]);
+        // SAFETY: the loads read lanes p..p + 16 of rows that hold k
+        // elements, masked to the k - p inside (see the module's note on
+        // masked loads); the stores write the R x S elements of C.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); S]; R];
+            let mut p = 0;
+            while p < self.k {
+                let mask = lane_mask(self.k - p);
+                let x: [__m512; R] = std::array::from_fn(|r| _mm512_maskz_loadu_ps(mask, self.a.add(r * self.lda + p)));
+                for s in 0..S {
+                    let y = _mm512_maskz_loadu_ps(mask, self.b.add(s * self.ldb + p));
+                    for (acc, &x) in acc.iter_mut().zip(&x) {
+                        acc[s] = _mm512_fmadd_ps(x, y, acc[s]);
+                    }
                 }
+                p += 16;
             }
-            p += 16;
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            for (s, &sum) in acc.iter().enumerate() {
-                let at = self.c.add(r * self.ldc + s);
-                let v = alpha * _mm512_reduce_add_ps(sum);
-                *at = if beta == 0.0 { v } else { beta.mul_add(*at, v) };
+            for (r, acc) in acc.iter().enumerate() {
+                for (s, &sum) in acc.iter().enumerate() {
+                    let at = self.c.add(r * self.ldc + s);
+                    let v = alpha * _mm512_reduce_add_ps(sum);
+                    *at = if beta == 0.0 { v } else { beta.mul_add(*at, v) };
+                }
             }
         }
     }
 
     /// Fewer than `NT_ROWS` rows of `A`, one at a time.
+    ///
+    /// # Safety
+    ///
+    /// As for [`DotTile::run`] with `rows x S` elements.
     #[inline(always)]
     unsafe fn run_rows<const S: usize>(&self, rows: usize, alpha: f32, beta: f32) {
         for r in 0..rows {
-            DotTile { a: self.a.add(r * self.lda), c: self.c.add(r * self.ldc), ..*self }.run::<1, S>(alpha, beta);
+            // SAFETY: row r < rows of A and C is inside them (the contract).
+            unsafe {
+                DotTile { a: self.a.add(r * self.lda), c: self.c.add(r * self.ldc), ..*self }.run::<1, S>(alpha, beta)
+            };
         }
     }
 
     /// The last, narrower tiles: one element of `C` at a time.
+    ///
+    /// # Safety
+    ///
+    /// As for [`DotTile::run`] with `rows x cols` elements.
     #[inline(always)]
     unsafe fn run_rows_cols(&self, rows: usize, cols: usize, alpha: f32, beta: f32) {
         for r in 0..rows {
             for s in 0..cols {
-                let one = DotTile {
-                    a: self.a.add(r * self.lda),
-                    b: self.b.add(s * self.ldb),
-                    c: self.c.add(r * self.ldc + s),
-                    ..*self
-                };
-                one.run::<1, 1>(alpha, beta);
+                // SAFETY: element (r, s) with r < rows, s < cols is inside (the contract).
+                unsafe {
+                    let one = DotTile {
+                        a: self.a.add(r * self.lda),
+                        b: self.b.add(s * self.ldb),
+                        c: self.c.add(r * self.ldc + s),
+                        ..*self
+                    };
+                    one.run::<1, 1>(alpha, beta);
+                }
             }
         }
     }
@@ -233,31 +284,44 @@ struct Tile {
 #[cfg(target_arch = "x86_64")]
 impl Tile {
     /// `C = alpha A B + beta C` over `R` rows.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F; the `R` rows of `A` at `(rsa, csa)` hold `kc`
+    /// elements inside its allocation; the `kc` rows of `B` (`ldb` apart)
+    /// and the `R` rows of `C` (`ldc` apart) hold, inside their
+    /// allocations, every column whose lane `masks` sets; `C` aliases
+    /// neither `A` nor `B`.
     #[inline(always)]
     unsafe fn run<const R: usize>(&self, alpha: f32, beta: f32) {
-        let [m0, m1] = self.masks;
-        let mut acc = [[_mm512_setzero_ps(); 2]; R];
-        for p in 0..self.kc {
-            let bp = self.b.wrapping_add(p * self.ldb);
-            let b0 = _mm512_maskz_loadu_ps(m0, bp);
-            let b1 = _mm512_maskz_loadu_ps(m1, bp.wrapping_add(16));
-            let ap = self.a.wrapping_offset(p as isize * self.csa);
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*ap.offset(r as isize * self.rsa));
-                acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
-            }
-        }
-        let (alpha, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-        for (r, acc) in acc.iter().enumerate() {
-            let row = self.c.add(r * self.ldc);
-            for (h, (&sum, mask)) in acc.iter().zip([m0, m1]).enumerate() {
-                let at = row.wrapping_add(16 * h);
-                let mut v = _mm512_mul_ps(alpha, sum);
-                if beta != 0.0 {
-                    v = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask, at), v);
+        // SAFETY: every broadcast reads an element of A inside its rows;
+        // every load and store of B and C is masked to the columns inside
+        // (see the module's note on masked loads).
+        unsafe {
+            let [m0, m1] = self.masks;
+            let mut acc = [[_mm512_setzero_ps(); 2]; R];
+            for p in 0..self.kc {
+                let bp = self.b.wrapping_add(p * self.ldb);
+                let b0 = _mm512_maskz_loadu_ps(m0, bp);
+                let b1 = _mm512_maskz_loadu_ps(m1, bp.wrapping_add(16));
+                let ap = self.a.wrapping_offset(p as isize * self.csa);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm512_set1_ps(*ap.offset(r as isize * self.rsa));
+                    acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
                 }
-                _mm512_mask_storeu_ps(at, mask, v);
+            }
+            let (alpha, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+            for (r, acc) in acc.iter().enumerate() {
+                let row = self.c.add(r * self.ldc);
+                for (h, (&sum, mask)) in acc.iter().zip([m0, m1]).enumerate() {
+                    let at = row.wrapping_add(16 * h);
+                    let mut v = _mm512_mul_ps(alpha, sum);
+                    if beta != 0.0 {
+                        v = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask, at), v);
+                    }
+                    _mm512_mask_storeu_ps(at, mask, v);
+                }
             }
         }
     }
