@@ -256,3 +256,18 @@ macro_rules! check_graph_reference {
 fn batch_normalization_network_matches_keras() {
     check_graph_reference!(BnNet, common::data("bn.safetensors"), (1e-5, 1e-3));
 }
+
+/// `LAYERS` against Keras's own rows for the `bn` network
+/// (`[name, class, output shape, params]`, as `make_reference_graph.py`
+/// writes them with Python's `json.dumps`).
+#[test]
+fn batch_normalization_network_layers_match_keras_rows() {
+    let rows: Vec<String> = BnNet::LAYERS
+        .iter()
+        .map(|l| {
+            let shape = l.output_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+            format!("[\"{}\", \"{}\", [{shape}], {}]", l.name, l.kind, l.params)
+        })
+        .collect();
+    assert_eq!(format!("[{}]", rows.join(", ")), include_str!("data/bn.rows.json").trim());
+}
