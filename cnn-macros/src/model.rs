@@ -5,7 +5,7 @@
 
 use crate::args::{Activation, Initializer, Signature};
 use crate::ast::{Arg, LayerCall, NetDef, Value, ValueKind};
-use cnn_core::{checked_len, conv2d_params, dense_params, window_axis, Padding, Pool, Window};
+use cnn_core::{checked_len, conv2d_params, dense_params, Padding, Pool, Window};
 
 /// A Conv2D's or Dense's kernel options.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -308,11 +308,7 @@ impl Context<'_> {
                 self.outputs_phrase()
             )));
         };
-        let (rows, cols) =
-            (window_axis(in_h, size.0, strides.0, padding), window_axis(in_w, size.1, strides.1, padding));
-        let (Some(_), Some(_), Some(window)) =
-            (rows, cols, Window::keras((in_h, in_w, channels), size, strides, padding))
-        else {
+        let Some(window) = Window::keras((in_h, in_w, channels), size, strides, padding) else {
             return Err(self.call.loc.error(format!(
                 "{}: a {}x{} {what} with padding \"{}\" needs an input of at least {}x{}, but {}{}; \
                  use padding = \"same\" or a smaller {what}",
