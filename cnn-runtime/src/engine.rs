@@ -63,6 +63,23 @@ pub const fn unit_images(n: usize) -> usize {
     }
 }
 
+/// Units of work for a batch of `n` (at least one, at most [`MAX_UNITS`]).
+const fn unit_count(n: usize) -> usize {
+    let count = n.div_ceil(unit_images(n));
+    if count < 1 {
+        1
+    } else {
+        count
+    }
+}
+
+/// Values per task of an element-wise stage over rows of `row` values:
+/// about [`SPAN`], in whole rows.
+fn span_len(row: usize) -> usize {
+    let row = row.max(1);
+    (SPAN / row).max(1) * row
+}
+
 /// Whether a pass trains or infers. Training uses the batch's statistics
 /// in BatchNormalization and, where the engine's dropout is on, drops
 /// values; inference uses the moving statistics and never drops. A type of
@@ -151,27 +168,18 @@ impl Workspace {
             )
             .max()
             .unwrap_or(0);
-        let per = |f: &dyn Fn(&Node) -> usize| nodes.iter().map(|nd| vec![0.0; n * f(nd)]).collect::<Vec<_>>();
+        // One buffer a node, of `f(node)` values (empty where it is 0).
+        let each = |f: &dyn Fn(&Node) -> usize| nodes.iter().map(|nd| vec![0.0; f(nd)]).collect::<Vec<_>>();
+        let per = |f: &dyn Fn(&Node) -> usize| each(&|nd| n * f(nd));
         let widest = nodes.iter().map(|nd| nd.in_len.max(nd.out_len)).max().unwrap_or(0);
-        let units = n.div_ceil(unit_images(n)).clamp(1, MAX_UNITS);
+        let units = unit_count(n);
         Workspace {
             capacity,
             training,
             outs: per(&|nd| if nd.op == Op::Flatten { 0 } else { nd.out_len }),
             pre: per(&|nd| if nd.keeps_preactivation() { nd.out_len } else { 0 }),
             masks: per(&|nd| if training && matches!(nd.op, Op::Dropout { .. }) { nd.out_len } else { 0 }),
-            stats: nodes
-                .iter()
-                .map(
-                    |nd| {
-                        if let Op::BatchNorm { channels, .. } = nd.op {
-                            vec![0.0; STATS * channels]
-                        } else {
-                            Vec::new()
-                        }
-                    },
-                )
-                .collect(),
+            stats: each(&|nd| if let Op::BatchNorm { channels, .. } = nd.op { STATS * channels } else { 0 }),
             g: if training { [vec![0.0; n * widest], vec![0.0; n * widest]] } else { [Vec::new(), Vec::new()] },
             units: (0..units)
                 .map(|_| Unit {
@@ -181,10 +189,7 @@ impl Workspace {
                     sums: vec![0.0; 2 * channels],
                 })
                 .collect(),
-            prepared: nodes
-                .iter()
-                .map(|nd| if let Op::Conv2D { conv, .. } = nd.op { vec![0.0; conv.prepared_len()] } else { Vec::new() })
-                .collect(),
+            prepared: each(&|nd| if let Op::Conv2D { conv, .. } = nd.op { conv.prepared_len() } else { 0 }),
             grad_sum: if training { vec![0.0; grad] } else { Vec::new() },
             totals: vec![0.0; 2 * channels],
             tmp: vec![0.0; tmp],
@@ -222,13 +227,13 @@ fn buffer<'a>(outs: &'a [Vec<f32>], nodes: &[Node], at: Option<usize>, x: &'a [f
 
 /// `f(x_part, y_part)` over spans of whole rows of `row` values, in parallel.
 fn spans(x: &[f32], y: &mut [f32], row: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) {
-    let span = (SPAN / row.max(1)).max(1) * row.max(1);
+    let span = span_len(row);
     y.par_chunks_mut(span).zip(x.par_chunks(span)).for_each(|(y, x)| f(x, y));
 }
 
 /// `f(part, index of its first value)` over spans of `g`, in parallel.
 fn spans_mut(g: &mut [f32], row: usize, f: impl Fn(&mut [f32], usize) + Sync) {
-    let span = (SPAN / row.max(1)).max(1) * row.max(1);
+    let span = span_len(row);
     g.par_chunks_mut(span).enumerate().for_each(|(i, g)| f(g, i * span));
 }
 
@@ -243,9 +248,9 @@ fn sum_units(units: &[Unit], count: usize, from: usize, dst: &mut [f32]) {
     });
 }
 
-/// Per-channel sums over the batch: `part(unit, images, first image)` adds
-/// a unit's share into its `sums`; returns the total of the units, in
-/// unit order, in `total` (2 * channels).
+/// Per-channel sums over the batch: `part(first image, images, sums)` adds
+/// a unit's share into that unit's `sums`; `total` (2 * channels) is
+/// overwritten with the units' sum, in unit order.
 fn batch_sums(
     units: &mut [Unit],
     n: usize,
@@ -253,8 +258,7 @@ fn batch_sums(
     total: &mut [f64],
     part: impl Fn(usize, usize, &mut [f64]) + Sync,
 ) {
-    let m = unit_images(n);
-    let count = n.div_ceil(m);
+    let (m, count) = (unit_images(n), unit_count(n));
     units[..count].par_iter_mut().enumerate().for_each(|(u, unit)| {
         note_work();
         let sums = &mut unit.sums[..2 * channels];
@@ -396,7 +400,7 @@ fn activation_grad(act: Activation, x: &[f32], y: &[f32], g: &mut [f32], last: u
         return;
     }
     let x = if act.needs_input() { x } else { y };
-    let span = (SPAN / last.max(1)).max(1) * last.max(1);
+    let span = span_len(last);
     g.par_chunks_mut(span)
         .zip(y.par_chunks(span).zip(x.par_chunks(span)))
         .for_each(|(g, (y, x))| activation_backward(act, x, y, g, last));
@@ -420,8 +424,7 @@ pub(crate) fn backward(
 ) -> (f64, usize) {
     let last = nodes.len() - 1;
     let classes = nodes[last].out_len;
-    let m = unit_images(n);
-    let count = n.div_ceil(m);
+    let (m, count) = (unit_images(n), unit_count(n));
     let probs = buffer(&ws.outs, nodes, Some(last), x, n);
     let correct = count_correct(probs, labels, classes);
     let [g0, g1] = &mut ws.g;
@@ -559,7 +562,7 @@ pub(crate) fn backward(
                         mean_dy_xhat[ch] = (totals[c + ch] / count) as f32;
                     }
                     let (scale, mean_dy, mean_dy_xhat) = (&*scale, &*mean_dy, &*mean_dy_xhat);
-                    let span = (SPAN / c).max(1) * c;
+                    let span = span_len(c);
                     gc.par_chunks_mut(span)
                         .zip(input.par_chunks(span))
                         .for_each(|(g, x)| batchnorm::input_grad(x, g, mean, inv_std, scale, mean_dy, mean_dy_xhat));
