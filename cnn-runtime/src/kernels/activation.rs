@@ -144,8 +144,33 @@ fn softmax_rows(y: &mut [f32], last: usize) {
     }
 }
 
-/// Calls `f` with `act` fixed at compile time, so each activation's loop
-/// is its own, vectorizable where the arithmetic allows.
+/// `$run!(A)` with `A` the activation `$act` as a constant, so that each
+/// activation's loop is its own, vectorizable where its arithmetic allows;
+/// the `$special` arms, tried first, take the activations a caller treats
+/// otherwise. The one list of variants for the three dispatches below.
+macro_rules! by_activation {
+    ($act:expr, $run:ident, { $($special:pat => $body:expr),* $(,)? }) => {{
+        #[allow(unreachable_patterns)]
+        let done = match $act {
+            $($special => $body,)*
+            Activation::Linear => $run!(Activation::Linear),
+            Activation::Softmax => $run!(Activation::Softmax),
+            Activation::Relu => $run!(Activation::Relu),
+            Activation::Sigmoid => $run!(Activation::Sigmoid),
+            Activation::Tanh => $run!(Activation::Tanh),
+            Activation::Elu => $run!(Activation::Elu),
+            Activation::Selu => $run!(Activation::Selu),
+            Activation::Gelu => $run!(Activation::Gelu),
+            Activation::Swish => $run!(Activation::Swish),
+            Activation::Softplus => $run!(Activation::Softplus),
+            Activation::LeakyRelu => $run!(Activation::LeakyRelu),
+            Activation::HardSigmoid => $run!(Activation::HardSigmoid),
+        };
+        done
+    }};
+}
+
+/// `y = f(y + bias)` element-wise (softmax's rows are the caller's).
 #[inline(always)]
 fn each(act: Activation, y: &mut [f32], bias: Option<&[f32]>, last: usize) {
     macro_rules! run {
@@ -158,19 +183,8 @@ fn each(act: Activation, y: &mut [f32], bias: Option<&[f32]>, last: usize) {
             }
         };
     }
-    match act {
-        Activation::Linear | Activation::Softmax => run!(Activation::Linear),
-        Activation::Relu => run!(Activation::Relu),
-        Activation::Sigmoid => run!(Activation::Sigmoid),
-        Activation::Tanh => run!(Activation::Tanh),
-        Activation::Elu => run!(Activation::Elu),
-        Activation::Selu => run!(Activation::Selu),
-        Activation::Gelu => run!(Activation::Gelu),
-        Activation::Swish => run!(Activation::Swish),
-        Activation::Softplus => run!(Activation::Softplus),
-        Activation::LeakyRelu => run!(Activation::LeakyRelu),
-        Activation::HardSigmoid => run!(Activation::HardSigmoid),
-    }
+    // Softmax's `apply` is the identity: its rows are normalized after.
+    by_activation!(act, run, {})
 }
 
 /// `y = f(y + bias)` in place, one pass: `y` is rows of `last` values
@@ -193,23 +207,13 @@ pub fn activation_forward(act: Activation, x: &[f32], y: &mut [f32], last: usize
             y.iter_mut().zip(x).for_each(|(y, x)| *y = apply($a, *x))
         };
     }
-    match act {
+    by_activation!(act, run, {
         Activation::Linear => y.copy_from_slice(x),
         Activation::Softmax => {
             y.copy_from_slice(x);
             softmax_rows(y, last);
-        }
-        Activation::Relu => run!(Activation::Relu),
-        Activation::Sigmoid => run!(Activation::Sigmoid),
-        Activation::Tanh => run!(Activation::Tanh),
-        Activation::Elu => run!(Activation::Elu),
-        Activation::Selu => run!(Activation::Selu),
-        Activation::Gelu => run!(Activation::Gelu),
-        Activation::Swish => run!(Activation::Swish),
-        Activation::Softplus => run!(Activation::Softplus),
-        Activation::LeakyRelu => run!(Activation::LeakyRelu),
-        Activation::HardSigmoid => run!(Activation::HardSigmoid),
-    }
+        },
+    })
 }
 
 /// `g = f'(x) * g` in place, from the input `x` (read only where
@@ -221,27 +225,20 @@ pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], g: &mut [f32],
             g.iter_mut().zip(y).for_each(|(g, y)| *g *= derivative($a, 0.0, *y))
         };
     }
-    match act {
-        Activation::Linear => {}
+    by_activation!(act, run, {
+        Activation::Linear => {},
         Activation::Softmax => {
             for (g, y) in g.chunks_exact_mut(last).zip(y.chunks_exact(last)) {
                 let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
                 g.iter_mut().zip(y).for_each(|(g, y)| *g = y * (*g - dot));
             }
-        }
+        },
         Activation::Gelu | Activation::Swish => {
             assert_eq!(x.len(), g.len(), "activation_backward: {act:?} needs its input");
             g.iter_mut().zip(x.iter().zip(y)).for_each(|(g, (x, y))| *g *= derivative(act, *x, *y));
-        }
+        },
         Activation::Relu => g.iter_mut().zip(y).for_each(|(g, y)| *g = if *y > 0.0 { *g } else { 0.0 }),
-        Activation::Sigmoid => run!(Activation::Sigmoid),
-        Activation::Tanh => run!(Activation::Tanh),
-        Activation::Elu => run!(Activation::Elu),
-        Activation::Selu => run!(Activation::Selu),
-        Activation::Softplus => run!(Activation::Softplus),
-        Activation::LeakyRelu => run!(Activation::LeakyRelu),
-        Activation::HardSigmoid => run!(Activation::HardSigmoid),
-    }
+    })
 }
 
 #[cfg(test)]
