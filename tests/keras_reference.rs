@@ -257,17 +257,74 @@ fn batch_normalization_network_matches_keras() {
     check_graph_reference!(BnNet, common::data("bn.safetensors"), (1e-5, 1e-3));
 }
 
-/// `LAYERS` against Keras's own rows for the `bn` network
-/// (`[name, class, output shape, params]`, as `make_reference_graph.py`
-/// writes them with Python's `json.dumps`).
-#[test]
-fn batch_normalization_network_layers_match_keras_rows() {
-    let rows: Vec<String> = BnNet::LAYERS
+/// `LAYERS` as `make_reference_graph.py` writes Keras's own rows
+/// (`[name, class, output shape, params]`, Python's `json.dumps`).
+fn keras_rows<S: cnn::Spec>() -> String {
+    let rows: Vec<String> = S::LAYERS
         .iter()
         .map(|l| {
             let shape = l.output_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
             format!("[\"{}\", \"{}\", [{shape}], {}]", l.name, l.kind, l.params)
         })
         .collect();
-    assert_eq!(format!("[{}]", rows.join(", ")), include_str!("data/bn.rows.json").trim());
+    format!("[{}]", rows.join(", "))
+}
+
+#[test]
+fn batch_normalization_network_layers_match_keras_rows() {
+    assert_eq!(keras_rows::<BnNet>(), include_str!("data/bn.rows.json").trim());
+}
+
+cnn! {
+    /// `frozen_b1.safetensors` (`tests/data/nets/frozen_b1.json`): a batch
+    /// of one image; a frozen Conv2D and a frozen Dense; BatchNormalization
+    /// without center and scale; GlobalAveragePooling2D; lecun_uniform,
+    /// glorot_normal and he_uniform.
+    struct FrozenB1 {
+        Conv2D(4, 3, padding = "same", trainable = false, input_shape = (6, 5, 2)),
+        BatchNormalization(),
+        Activation("relu"),
+        Conv2D(3, 2, activation = "tanh", kernel_initializer = "lecun_uniform"),
+        BatchNormalization(center = false, scale = false, momentum = 0.8),
+        // Without it the pool would average the normalized values of one
+        // image to zero, and every gradient before it with them.
+        Activation("tanh"),
+        GlobalAveragePooling2D(),
+        Dense(5, activation = "sigmoid", kernel_initializer = "glorot_normal", trainable = false),
+        Dense(3, activation = "softmax", kernel_initializer = "he_uniform"),
+    }
+}
+
+cnn! {
+    /// `activations.safetensors` (`tests/data/nets/activations.json`):
+    /// every activation, inline and as a layer, among them the seed's.
+    struct ActivationsNet {
+        Conv2D(4, 2, activation = "gelu", input_shape = (4, 4, 3)),
+        Conv2D(4, 2, activation = "elu", kernel_initializer = "lecun_normal"),
+        BatchNormalization(epsilon = 0.01),
+        Activation("selu"),
+        GlobalMaxPooling2D(),
+        Dense(6, activation = "swish"),
+        Activation("leaky_relu"),
+        Dense(6, activation = "hard_sigmoid"),
+        Activation("softplus"),
+        Dense(6, activation = "linear"),
+        Activation("sigmoid"),
+        Dense(5, activation = "tanh"),
+        Activation("relu"),
+        Dense(4),
+        Activation("softmax"),
+    }
+}
+
+#[test]
+fn frozen_layers_at_batch_size_one_match_keras() {
+    assert_eq!(keras_rows::<FrozenB1>(), include_str!("data/frozen_b1.rows.json").trim());
+    check_graph_reference!(FrozenB1, common::data("frozen_b1.safetensors"), (1e-5, 1e-3));
+}
+
+#[test]
+fn every_activation_matches_keras() {
+    assert_eq!(keras_rows::<ActivationsNet>(), include_str!("data/activations.rows.json").trim());
+    check_graph_reference!(ActivationsNet, common::data("activations.safetensors"), (1e-5, 1e-3));
 }
