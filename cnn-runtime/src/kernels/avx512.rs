@@ -41,20 +41,17 @@ const NR: usize = 32;
 /// cache while every row tile of `C` uses it.
 const KC: usize = 256;
 
-/// Whether [`sgemm`] runs: the CPU has AVX-512F, and `CNN_SGEMM` is not
-/// `matrixmultiply` (which sends every product to `matrixmultiply`, to
-/// check a result against it; CI runs the Keras references both ways).
+/// Whether this CPU has AVX-512F, which the kernels here need.
 #[inline]
-pub fn available() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        let forced_off = std::env::var_os("CNN_SGEMM").is_some_and(|v| v == "matrixmultiply");
-        #[cfg(target_arch = "x86_64")]
-        let cpu = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let cpu = false;
-        cpu && !forced_off
-    })
+pub fn supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// `C = alpha A B + beta C` for `A: m x k` at strides `(rsa, csa)`, `B:
@@ -63,7 +60,7 @@ pub fn available() -> bool {
 ///
 /// # Safety
 ///
-/// The CPU has AVX-512F ([`available`]); `k > 0`; every element of `A`,
+/// The CPU has AVX-512F ([`supported`]); `k > 0`; every element of `A`,
 /// `B` and `C` at those strides lies inside its allocation; `C` aliases
 /// neither `A` nor `B`, and `ldc >= n`.
 #[cfg(target_arch = "x86_64")]
@@ -188,13 +185,25 @@ impl DotTile {
     /// `C` lie inside its allocation, apart from `A` and `B`.
     #[inline(always)]
     unsafe fn run<const R: usize, const S: usize>(&self, alpha: f32, beta: f32) {
-        // SAFETY: the loads read lanes p..p + 16 of rows that hold k
-        // elements, masked to the k - p inside (see the module's note on
-        // masked loads); the stores write the R x S elements of C.
+        // SAFETY: the plain loads read lanes p..p + 16 <= k of rows that
+        // hold k elements; the tail's loads are masked to the k - p inside
+        // (see the module's note on masked loads); the stores write the
+        // R x S elements of C.
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); S]; R];
             let mut p = 0;
-            while p < self.k {
+            // Whole vectors with plain loads, then the tail masked.
+            while p + 16 <= self.k {
+                let x: [__m512; R] = std::array::from_fn(|r| _mm512_loadu_ps(self.a.add(r * self.lda + p)));
+                for s in 0..S {
+                    let y = _mm512_loadu_ps(self.b.add(s * self.ldb + p));
+                    for (acc, &x) in acc.iter_mut().zip(&x) {
+                        acc[s] = _mm512_fmadd_ps(x, y, acc[s]);
+                    }
+                }
+                p += 16;
+            }
+            if p < self.k {
                 let mask = lane_mask(self.k - p);
                 let x: [__m512; R] = std::array::from_fn(|r| _mm512_maskz_loadu_ps(mask, self.a.add(r * self.lda + p)));
                 for s in 0..S {
@@ -203,7 +212,6 @@ impl DotTile {
                         acc[s] = _mm512_fmadd_ps(x, y, acc[s]);
                     }
                 }
-                p += 16;
             }
             for (r, acc) in acc.iter().enumerate() {
                 for (s, &sum) in acc.iter().enumerate() {

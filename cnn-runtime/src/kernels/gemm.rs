@@ -1,9 +1,80 @@
 //! The one place that multiplies matrices, behind a safe function that
-//! checks every index it could touch: the runtime's own kernels without
-//! packing (`avx512`) where the CPU has AVX-512 and `B` is row-major or `A`
-//! is while `B` is transposed, and `matrixmultiply::sgemm` otherwise.
+//! checks every index it could touch. Three paths, chosen once per process
+//! ([`path`]): the runtime's own kernels without packing, for AVX-512
+//! (`avx512`) or AVX2 with FMA (`avx2`), wherever `B` is row-major or `A`
+//! is while `B` is transposed; and `matrixmultiply::sgemm`, the portable
+//! path, for every other CPU and the one layout the own kernels leave.
+//!
+//! `CNN_SGEMM=avx512`, `avx2` or `matrixmultiply` forces a path, so that
+//! one machine can measure and test each (CI runs the Keras references on
+//! all three); unset, the widest the CPU has runs.
 
-use super::avx512;
+use super::{avx2, avx512};
+use std::sync::OnceLock;
+
+/// Which kernels multiply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// The runtime's 16-lane kernels (AVX-512F).
+    Avx512,
+    /// The runtime's 8-lane kernels (AVX2 and FMA).
+    Avx2,
+    /// `matrixmultiply` for every product.
+    MatrixMultiply,
+}
+
+impl Path {
+    /// The name `CNN_SGEMM` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Avx512 => "avx512",
+            Path::Avx2 => "avx2",
+            Path::MatrixMultiply => "matrixmultiply",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn supported(self) -> bool {
+        match self {
+            Path::Avx512 => avx512::supported(),
+            Path::Avx2 => avx2::supported(),
+            Path::MatrixMultiply => true,
+        }
+    }
+
+    /// The path a value of `CNN_SGEMM` asks for (`None`: the widest this
+    /// CPU has), or why it cannot run here.
+    pub fn from_setting(setting: Option<&str>) -> Result<Path, String> {
+        let all = [Path::Avx512, Path::Avx2, Path::MatrixMultiply];
+        let Some(setting) = setting else {
+            return Ok(all.into_iter().find(|p| p.supported()).unwrap_or(Path::MatrixMultiply));
+        };
+        let here: Vec<_> = all.iter().filter(|p| p.supported()).map(|p| p.name()).collect();
+        match all.into_iter().find(|p| p.name() == setting) {
+            Some(p) if p.supported() => Ok(p),
+            Some(p) => Err(format!(
+                "CNN_SGEMM={}: this CPU lacks the instructions it needs; paths here: {}",
+                p.name(),
+                here.join(", ")
+            )),
+            None => Err(format!("CNN_SGEMM={setting}: unknown path; paths here: {}", here.join(", "))),
+        }
+    }
+}
+
+/// The path every product takes in this process: `CNN_SGEMM` read once.
+///
+/// # Panics
+///
+/// If `CNN_SGEMM` names an unknown path or one this CPU cannot run: a
+/// benchmark or test that forces a path must not silently measure another.
+pub fn path() -> Path {
+    static PATH: OnceLock<Path> = OnceLock::new();
+    *PATH.get_or_init(|| {
+        let setting = std::env::var("CNN_SGEMM").ok();
+        Path::from_setting(setting.as_deref()).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
 
 /// How a matrix operand is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,15 +125,19 @@ impl<'a> MatRef<'a> {
 /// Whether [`Kernel::Fastest`] runs the runtime's own kernels (which
 /// never allocate) for every layout but two transposed operands.
 pub fn own_kernels() -> bool {
-    avx512::available()
+    path() != Path::MatrixMultiply
 }
 
 /// Which kernel multiplies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// The runtime's AVX-512 kernels where the CPU and the layout allow,
-    /// `matrixmultiply` otherwise: what every layer uses.
+    /// The kernels of [`path`] where the layout allows, `matrixmultiply`
+    /// otherwise: what every layer uses.
     Fastest,
+    /// The runtime's AVX2 kernels where the layout allows, whatever
+    /// [`path`] says: for the tests and `benches/sgemm.rs` on a CPU that
+    /// also has AVX-512. Panics on a CPU without AVX2 and FMA.
+    Avx2,
     /// `matrixmultiply` always, to compare against (`benches/sgemm.rs`).
     MatrixMultiply,
 }
@@ -96,38 +171,34 @@ pub fn sgemm_with(
         return;
     }
     assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
+    let own = match kernel {
+        Kernel::Fastest => path(),
+        Kernel::Avx2 => {
+            assert!(Path::Avx2.supported(), "sgemm: Kernel::Avx2 on a CPU without AVX2 and FMA");
+            Path::Avx2
+        }
+        Kernel::MatrixMultiply => Path::MatrixMultiply,
+    };
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Fastest && k > 0 && avx512::available() {
+    if k > 0 && own != Path::MatrixMultiply {
+        let wide = own == Path::Avx512;
         match (a.op, b.op) {
             (_, Op::N) => {
+                let kernel = if wide { avx512::sgemm } else { avx2::sgemm };
+                let (a, b) = ((a.data.as_ptr(), rsa, csa), (b.data.as_ptr(), b.ld));
                 // SAFETY: every element of A, B and C lies inside its slice
                 // (checked above) and C, borrowed mutably, aliases neither;
-                // the CPU has AVX-512F and k > 0.
-                unsafe {
-                    avx512::sgemm(
-                        (m, k, n),
-                        alpha,
-                        (a.data.as_ptr(), rsa, csa),
-                        (b.data.as_ptr(), b.ld),
-                        beta,
-                        (c.as_mut_ptr(), ldc),
-                    );
-                }
+                // k > 0, and the CPU has the path's instructions (`path`
+                // and the assert above only give a supported one).
+                unsafe { kernel((m, k, n), alpha, a, b, beta, (c.as_mut_ptr(), ldc)) };
                 return;
             }
             (Op::N, Op::T) => {
+                let kernel = if wide { avx512::sgemm_nt } else { avx2::sgemm_nt };
+                let (a, b) = ((a.data.as_ptr(), a.ld), (b.data.as_ptr(), b.ld));
                 // SAFETY: as above: A's rows (a.ld apart) and B's rows (the
                 // rows of its transpose, b.ld apart) were checked the same.
-                unsafe {
-                    avx512::sgemm_nt(
-                        (m, k, n),
-                        alpha,
-                        (a.data.as_ptr(), a.ld),
-                        (b.data.as_ptr(), b.ld),
-                        beta,
-                        (c.as_mut_ptr(), ldc),
-                    );
-                }
+                unsafe { kernel((m, k, n), alpha, a, b, beta, (c.as_mut_ptr(), ldc)) };
                 return;
             }
             (Op::T, Op::T) => {}
@@ -160,6 +231,36 @@ pub fn sgemm_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kernel this CPU can run.
+    fn kernels() -> Vec<Kernel> {
+        let mut all = vec![Kernel::Fastest, Kernel::MatrixMultiply];
+        if Path::Avx2.supported() {
+            all.push(Kernel::Avx2);
+        }
+        all
+    }
+
+    #[test]
+    fn cnn_sgemm_names_each_path_and_refuses_others() {
+        assert_eq!(Path::from_setting(Some("matrixmultiply")), Ok(Path::MatrixMultiply));
+        let unknown = Path::from_setting(Some("avx1024")).unwrap_err();
+        assert!(unknown.contains("CNN_SGEMM=avx1024: unknown path; paths here:"), "{unknown}");
+        assert!(unknown.contains("matrixmultiply"), "{unknown}");
+        for p in [Path::Avx512, Path::Avx2] {
+            let got = Path::from_setting(Some(p.name()));
+            if p.supported() {
+                assert_eq!(got, Ok(p));
+            } else {
+                assert!(got.unwrap_err().contains("lacks the instructions"));
+            }
+        }
+        let best = Path::from_setting(None).unwrap();
+        assert!(best.supported());
+        if Path::Avx512.supported() {
+            assert_eq!(best, Path::Avx512);
+        }
+    }
 
     fn naive(
         m: usize,
@@ -213,7 +314,7 @@ mod tests {
                 (true, false, 1.0),
                 (false, true, 1.0),
             ] {
-                for kernel in [Kernel::Fastest, Kernel::MatrixMultiply] {
+                for kernel in kernels() {
                     let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
                     let mb = if tb { MatRef::t(&bt, k) } else { MatRef::n(&b, n) };
                     // One spare column in C, which must stay untouched.
@@ -245,7 +346,7 @@ mod tests {
     fn refuses_a_c_too_short_on_every_path() {
         let (a, b) = ([1.0f32; 12], [1.0f32; 12]);
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            for kernel in [Kernel::Fastest, Kernel::MatrixMultiply] {
+            for kernel in kernels() {
                 let ma = if ta { MatRef::t(&a, 3) } else { MatRef::n(&a, 4) };
                 let mb = if tb { MatRef::t(&b, 4) } else { MatRef::n(&b, 3) };
                 let err = std::panic::catch_unwind(|| {
