@@ -160,19 +160,38 @@ fn a_failed_download_leaves_nothing_behind() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no partial file may be left");
 }
 
+/// A `width x height` PNG of one colour, `pixel` being its samples.
+fn write_png(path: &std::path::Path, (width, height): (u32, u32), colour: png::ColorType, pixel: &[u8]) {
+    let mut encoder = png::Encoder::new(std::fs::File::create(path).unwrap(), width, height);
+    encoder.set_color(colour);
+    let data: Vec<u8> = pixel.iter().copied().cycle().take(pixel.len() * (width * height) as usize).collect();
+    encoder.write_header().unwrap().write_image_data(&data).unwrap();
+}
+
 #[test]
 fn pngs_become_a_batch_and_top_k_ranks_classes() {
     use cnn_runtime::data::png::{load_images, top_k};
     let dir = tempdir("png");
     let small = dir.join("small.png");
-    image::RgbImage::from_pixel(32, 32, image::Rgb([255, 0, 51])).save(&small).unwrap();
+    write_png(&small, (32, 32), png::ColorType::Rgb, &[255, 0, 51]);
     let large = dir.join("large.png");
-    image::RgbImage::from_pixel(64, 48, image::Rgb([0, 255, 0])).save(&large).unwrap();
-    let batch = load_images(&[&small, &large], [32, 32, 3]).unwrap();
-    assert_eq!(batch.len(), 2 * 3072);
+    write_png(&large, (64, 48), png::ColorType::Rgba, &[0, 255, 0, 7]);
+    let grey = dir.join("grey.png");
+    write_png(&grey, (16, 16), png::ColorType::Grayscale, &[102]);
+    let batch = load_images(&[&small, &large, &grey], [32, 32, 3]).unwrap();
+    assert_eq!(batch.len(), 3 * 3072);
     let near = |got: &[f32], want: [f32; 3]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-6);
     assert!(near(&batch[..3], [1.0, 0.0, 0.2]), "{:?}", &batch[..3]);
-    assert_eq!(&batch[3072..3075], &[0.0, 1.0, 0.0]);
+    // Resized from 64x48 (every pixel, corners included), alpha dropped.
+    assert!(batch[3072..6144].chunks(3).all(|p| near(p, [0.0, 1.0, 0.0])), "{:?}", &batch[3072..3075]);
+    // Grey enlarged from 16x16 and repeated into RGB.
+    assert!(batch[6144..].chunks(3).all(|p| near(p, [0.4; 3])), "{:?}", &batch[6144..6147]);
+    let as_grey = load_images(&[&small], [32, 32, 1]).unwrap();
+    assert!((as_grey[0] - (0.2126 + 0.0722 * 0.2)).abs() < 1e-6, "{}", as_grey[0]);
+    let not_png = dir.join("text.png");
+    std::fs::write(&not_png, b"not a png").unwrap();
+    let err = load_images(&[&not_png], [32, 32, 3]).unwrap_err().to_string();
+    assert!(err.contains("text.png") && err.contains("not a readable image"), "{err}");
     let err = load_images(&[dir.join("missing.png")], [32, 32, 3]).unwrap_err().to_string();
     assert!(err.contains("missing.png"), "{err}");
     assert_eq!(top_k(&[0.1, 0.6, 0.3], 2), vec![(1, 0.6), (2, 0.3)]);
