@@ -1,6 +1,7 @@
 //! Every way a layer list can be wrong is a compile error at the layer or
 //! argument at fault; typed batches make shape mismatches at the API
-//! compile errors too. Each case has its expected message in `tests/ui/`.
+//! compile errors too. Each case in `tests/ui/` has
+//! its expected message beside it.
 
 #[test]
 fn ui() {
