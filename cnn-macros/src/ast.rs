@@ -1,6 +1,7 @@
 //! The parsed input of `cnn!` as plain types: a struct header and a list of
-//! layer calls whose arguments are literal values with their spans. Nothing
-//! here knows what a layer means; `model.rs` gives the calls their meaning.
+//! items, each a layer call whose arguments are literal values with their
+//! spans, or a block (`Add`, `Concatenate`, `Repeat`) of further lists.
+//! Nothing here knows what a layer means; `model.rs` gives them meaning.
 
 use proc_macro2::{Group, Span, TokenStream};
 use quote::ToTokens;
@@ -25,12 +26,37 @@ pub struct NetDef {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
-    pub layers: Vec<LayerCall>,
+    pub layers: Vec<Item>,
     /// The closing brace, where errors about the whole list point.
     pub brace_span: Span,
 }
 
-/// One entry of the layer list, e.g. `Conv2D(32, (3, 3), padding = "same")`.
+/// One entry of a layer list.
+pub enum Item {
+    Layer(LayerCall),
+    Block(Block),
+}
+
+/// `Add { [..], [..] }`, `Concatenate { [..], .. }` or `Repeat(n) { .. }`.
+pub struct Block {
+    pub kind: BlockKind,
+    /// The block's keyword (`Add`), where errors about the whole block point.
+    pub keyword: Ident,
+    /// Each bracketed branch with its brackets' tokens; `Repeat`'s body is
+    /// its one branch.
+    pub branches: Vec<(Vec<Item>, Loc)>,
+    /// The braces, for an empty block.
+    pub brace_span: Span,
+}
+
+pub enum BlockKind {
+    Add,
+    Concatenate,
+    /// The count as written.
+    Repeat(Value),
+}
+
+/// One layer call, e.g. `Conv2D(32, (3, 3), padding = "same")`.
 pub struct LayerCall {
     pub kind: Ident,
     pub args: Vec<Arg>,
@@ -89,13 +115,71 @@ impl Parse for NetDef {
         }
         let content;
         let brace = syn::braced!(content in input);
-        let calls = Punctuated::<LayerCall, Token![,]>::parse_terminated(&content)?;
+        let calls = Punctuated::<Item, Token![,]>::parse_terminated(&content)?;
         if !input.is_empty() {
             return Err(
                 input.error("expected nothing after the network's closing brace; declare one network per cnn! call")
             );
         }
         Ok(NetDef { attrs, vis, ident, layers: calls.into_iter().collect(), brace_span: brace.span.close() })
+    }
+}
+
+impl Parse for Item {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let is_block = |word: &str| input.peek(syn::Ident) && input.fork().parse::<Ident>().is_ok_and(|i| i == word);
+        let kind = if is_block("Add") && input.peek2(syn::token::Brace) {
+            BlockKind::Add
+        } else if is_block("Concatenate") && input.peek2(syn::token::Brace) {
+            BlockKind::Concatenate
+        } else if is_block("Repeat") {
+            let keyword: Ident = input.parse()?;
+            let group: Group =
+                input.parse().map_err(|e| syn::Error::new(e.span(), "expected `Repeat(n) { layers }`"))?;
+            let count = Value::from_expr(
+                &syn::parse2::<Expr>(group.stream())
+                    .map_err(|e| syn::Error::new(e.span(), "expected a count: `Repeat(3) { layers }`"))?,
+            )?;
+            return Block::parse_body(input, BlockKind::Repeat(count), keyword).map(Item::Block);
+        } else {
+            return input.parse().map(Item::Layer);
+        };
+        let keyword: Ident = input.parse()?;
+        Block::parse_body(input, kind, keyword).map(Item::Block)
+    }
+}
+
+impl Block {
+    /// The braces after the keyword: bracketed branches for `Add` and
+    /// `Concatenate`, one layer list for `Repeat`.
+    fn parse_body(input: ParseStream, kind: BlockKind, keyword: Ident) -> syn::Result<Block> {
+        let content;
+        let brace = syn::braced!(content in input);
+        let branches = match kind {
+            BlockKind::Repeat(_) => {
+                let items = Punctuated::<Item, Token![,]>::parse_terminated(&content)?;
+                let loc = Loc(keyword.to_token_stream());
+                vec![(items.into_iter().collect(), loc)]
+            }
+            _ => {
+                let mut branches = Vec::new();
+                while !content.is_empty() {
+                    if !content.peek(syn::token::Bracket) {
+                        return Err(content.error(format!(
+                            "expected a branch in brackets, e.g. `{keyword} {{ [Conv2D(16, 3)], [] }}`; `[]` is the identity"
+                        )));
+                    }
+                    let group: Group = content.parse()?;
+                    let items = Punctuated::<Item, Token![,]>::parse_terminated.parse2(group.stream())?;
+                    branches.push((items.into_iter().collect(), Loc(group.to_token_stream())));
+                    if !content.is_empty() {
+                        content.parse::<Token![,]>()?;
+                    }
+                }
+                branches
+            }
+        };
+        Ok(Block { kind, keyword, branches, brace_span: brace.span.join() })
     }
 }
 

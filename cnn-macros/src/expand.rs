@@ -79,7 +79,7 @@ fn offset(layer: &Layer, role: &str) -> Literal {
 }
 
 /// One layer as the runtime's `Node`.
-fn node(i: usize, layer: &Layer) -> TokenStream {
+fn node(layer: &Layer) -> TokenStream {
     let op = match &layer.op {
         Op::Conv2D { window: w, filters, activation: act, .. } => {
             let (w, filters, act, bias) = (window(w), lit(*filters), activation(*act), param(layer, "bias"));
@@ -124,16 +124,21 @@ fn node(i: usize, layer: &Layer) -> TokenStream {
             let (scale, offset) = (float(*scale), float(*offset));
             quote!(Rescaling { scale: #scale, offset: #offset })
         }
-    };
-    let input = match i {
-        0 => quote!(None),
-        _ => {
-            let prev = lit(i - 1);
-            quote!(Some(#prev))
+        Op::Add => quote!(Add),
+        Op::Concatenate { positions, channels } => {
+            let (positions, channels) = (lit(*positions), channels.iter().map(|&c| lit(c)));
+            quote!(Concatenate { positions: #positions, channels: &[#(#channels),*] })
         }
     };
+    let inputs = layer.inputs.iter().map(|at| match at {
+        Some(j) => {
+            let j = lit(*j);
+            quote!(Some(#j))
+        }
+        None => quote!(None),
+    });
     let (in_len, out_len) = (lit(len(&layer.input)), lit(len(&layer.output)));
-    quote!(::cnn::__rt::Node { op: ::cnn::__rt::Op::#op, input: #input, in_len: #in_len, out_len: #out_len })
+    quote!(::cnn::__rt::Node { op: ::cnn::__rt::Op::#op, inputs: &[#(#inputs),*], in_len: #in_len, out_len: #out_len })
 }
 
 fn tensor_info(t: &Tensor) -> TokenStream {
@@ -325,7 +330,7 @@ pub fn expand(def: &NetDef, model: &Model) -> TokenStream {
             output: model.output().to_vec(),
             total: model.total_params,
             trainable: model.trainable_params,
-            nodes: model.layers.iter().enumerate().map(|(i, l)| node(i, l)).collect(),
+            nodes: model.layers.iter().map(node).collect(),
             layers: layers.collect(),
             tensors: model.layers.iter().flat_map(|l| &l.tensors).map(tensor_info).collect(),
             layer_types: layer_types.collect(),

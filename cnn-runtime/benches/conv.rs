@@ -44,6 +44,7 @@ fn main() {
                     &x,
                     &dz,
                     Some(&mut dx),
+                    false,
                     &mut dk,
                     None,
                     n,

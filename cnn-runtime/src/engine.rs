@@ -14,7 +14,7 @@
 //! steady-state step allocates nothing.
 
 use crate::batch::Shape;
-use crate::graph::{source, Node, Op, Param};
+use crate::graph::{gradient_buffers, source, Node, Op, Param};
 use crate::info::{LayerInfo, TensorInfo};
 use crate::kernels::activation::{activation_backward, activation_forward, bias_activate, Activation};
 use crate::kernels::batchnorm;
@@ -138,7 +138,13 @@ pub(crate) struct Workspace {
     /// affine map's `a` and `b`; in backward, `gamma / sqrt(var + eps)` and
     /// the means of `dy` and `dy * x̂`.
     stats: Vec<Vec<f32>>,
-    g: [Vec<f32>; 2],
+    /// In training, the gradient at each node's output, in the buffer that
+    /// [`gradient_buffers`] gives it (empty where another node's holds it).
+    grads: Vec<Vec<f32>>,
+    grad_buffer: Vec<usize>,
+    /// Whether a node's output gradient has been written in this backward
+    /// pass: its next reader adds to it instead of overwriting.
+    written: Vec<bool>,
     units: Vec<Unit>,
     /// Each conv's kernel as its pass reads it ([`Conv::prepare`]), made
     /// once per pass; in backward, the units' kernel gradients added up.
@@ -171,7 +177,8 @@ impl Workspace {
         // One buffer a node, of `f(node)` values (empty where it is 0).
         let each = |f: &dyn Fn(&Node) -> usize| nodes.iter().map(|nd| vec![0.0; f(nd)]).collect::<Vec<_>>();
         let per = |f: &dyn Fn(&Node) -> usize| each(&|nd| n * f(nd));
-        let widest = nodes.iter().map(|nd| nd.in_len.max(nd.out_len)).max().unwrap_or(0);
+        let grad_buffer = gradient_buffers(nodes);
+        let owns = |i: usize| training && grad_buffer[i] == i && nodes[i].op != Op::Flatten;
         let units = unit_count(n);
         Workspace {
             capacity,
@@ -180,7 +187,9 @@ impl Workspace {
             pre: per(&|nd| if nd.keeps_preactivation() { nd.out_len } else { 0 }),
             masks: per(&|nd| if training && matches!(nd.op, Op::Dropout { .. }) { nd.out_len } else { 0 }),
             stats: each(&|nd| if let Op::BatchNorm { channels, .. } = nd.op { STATS * channels } else { 0 }),
-            g: if training { [vec![0.0; n * widest], vec![0.0; n * widest]] } else { [Vec::new(), Vec::new()] },
+            grads: (0..nodes.len()).map(|i| vec![0.0; if owns(i) { n * nodes[i].out_len } else { 0 }]).collect(),
+            grad_buffer,
+            written: vec![false; nodes.len()],
             units: (0..units)
                 .map(|_| Unit {
                     cols: vec![0.0; cols],
@@ -288,10 +297,13 @@ pub(crate) fn forward(
     for (i, node) in nodes.iter().enumerate() {
         let (in_len, out_len) = (node.in_len, node.out_len);
         let (done, rest) = ws.outs.split_at_mut(i);
-        let input: &[f32] = match source(nodes, node.input) {
-            Some(j) => &done[j][..n * in_len],
-            None => &x[..n * in_len],
+        let read = |at: Option<usize>, len: usize| -> &[f32] {
+            match source(nodes, at) {
+                Some(j) => &done[j][..n * len],
+                None => &x[..n * len],
+            }
         };
+        let input = read(node.input(), in_len);
         let out = &mut rest[0];
         match node.op {
             Op::Conv2D { conv, activation, kernel, bias } => {
@@ -389,7 +401,51 @@ pub(crate) fn forward(
                     y.iter_mut().zip(x).for_each(|(y, x)| *y = x * scale + offset)
                 });
             }
+            Op::Add => {
+                let out = &mut out[..n * out_len];
+                spans(input, out, 1, |x, y| y.copy_from_slice(x));
+                for &other in &node.inputs[1..] {
+                    let other = read(other, out_len);
+                    spans(other, out, 1, |x, y| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
+                }
+            }
+            Op::Concatenate { positions, channels } => {
+                let width = out_len / positions;
+                let mut first = 0;
+                for (&at, &c) in node.inputs.iter().zip(channels) {
+                    let part = read(at, positions * c);
+                    out[..n * out_len].par_chunks_mut(span_len(width)).enumerate().for_each(|(s, y)| {
+                        let rows = span_len(width) / width;
+                        for (r, cell) in y.chunks_exact_mut(width).enumerate() {
+                            let row = s * rows + r;
+                            cell[first..first + c].copy_from_slice(&part[row * c..][..c]);
+                        }
+                    });
+                    first += c;
+                }
+            }
         }
+    }
+}
+
+/// `dst = g`, or with `add`, `dst += g`, in parallel spans.
+fn deliver(g: &[f32], dst: &mut [f32], add: bool) {
+    if add {
+        spans(g, dst, 1, |g, d| d.iter_mut().zip(g).for_each(|(d, g)| *d += g));
+    } else {
+        spans(g, dst, 1, |g, d| d.copy_from_slice(g));
+    }
+}
+
+/// Two different buffers of `all`, both mutable.
+fn two(all: &mut [Vec<f32>], a: usize, b: usize) -> (&mut Vec<f32>, &mut Vec<f32>) {
+    assert!(a != b, "two: one buffer twice");
+    if a < b {
+        let (lo, hi) = all.split_at_mut(b);
+        (&mut lo[a], &mut hi[0])
+    } else {
+        let (lo, hi) = all.split_at_mut(a);
+        (&mut hi[0], &mut lo[b])
     }
 }
 
@@ -411,6 +467,12 @@ fn activation_grad(act: Activation, x: &[f32], y: &[f32], g: &mut [f32], last: u
 /// of the batch's mean cross-entropy, and returns the summed cross-entropy
 /// and the number of images classified right. `dropout` says whether the
 /// forward pass dropped values.
+///
+/// Nodes run in reverse order, each from the gradient at its output to the
+/// gradients at its inputs. Where an output feeds several layers (every
+/// shortcut), the first of its readers to run writes its gradient and the
+/// others add to it, inside their own kernels (a product with `beta = 1`,
+/// a scatter without zeroing first): no separate summing pass.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     nodes: &[Node],
@@ -427,13 +489,11 @@ pub(crate) fn backward(
     let (m, count) = (unit_images(n), unit_count(n));
     let probs = buffer(&ws.outs, nodes, Some(last), x, n);
     let correct = count_correct(probs, labels, classes);
-    let [g0, g1] = &mut ws.g;
-    let loss = softmax_cross_entropy(probs, labels, classes, 1.0 / n as f32, &mut g0[..n * classes]);
     // The fused gradient is at the softmax's input: skip an Activation
     // layer's own backward, or an inline softmax's derivative.
-    let (top, fused) = match nodes[last].op {
-        Op::Activation { activation: Activation::Softmax, .. } => (last.checked_sub(1), false),
-        _ => (Some(last), true),
+    let (top, start, fused) = match nodes[last].op {
+        Op::Activation { activation: Activation::Softmax, .. } => (source(nodes, nodes[last].input()), last - 1, false),
+        _ => (Some(last), last, true),
     };
     let trainable = |p: &Option<Param>| p.is_some_and(|p| p.trainable);
     let first = nodes.iter().position(|nd| match nd.op {
@@ -441,21 +501,122 @@ pub(crate) fn backward(
         Op::BatchNorm { gamma, beta, .. } => trainable(&gamma) || trainable(&beta),
         _ => false,
     });
-    let (Some(top), Some(first)) = (top, first) else {
+    let Some(top) = top else {
+        // A softmax straight on the input: nothing to learn.
+        let mut g = vec![0.0; n * classes];
+        return (softmax_cross_entropy(probs, labels, classes, 1.0 / n as f32, &mut g), correct);
+    };
+    let top_grad = &mut ws.grads[ws.grad_buffer[top]][..n * classes];
+    let loss = softmax_cross_entropy(probs, labels, classes, 1.0 / n as f32, top_grad);
+    let Some(first) = first else {
         return (loss, correct);
     };
-    let mut cur = 0;
-    for i in (first..=top).rev() {
+    ws.written.fill(false);
+    ws.written[top] = true;
+    // The gradient at the output of `at`, if a trainable node can use it.
+    let wanted = |at: Option<usize>| source(nodes, at).filter(|&j| j >= first);
+    for i in (first..=start).rev() {
         let node = &nodes[i];
+        if node.op == Op::Flatten || !ws.written[i] {
+            continue;
+        }
         let (in_len, out_len) = (node.in_len, node.out_len);
-        let (g_cur, g_next) = if cur == 0 { (&mut *g0, &mut *g1) } else { (&mut *g1, &mut *g0) };
-        let gc = &mut g_cur[..n * out_len];
-        let dx = (i > first).then(|| &mut g_next[..n * in_len]);
-        let moves = dx.is_some();
-        let input = buffer(&ws.outs, nodes, node.input, x, n);
+        let input = buffer(&ws.outs, nodes, node.input(), x, n);
         let y = buffer(&ws.outs, nodes, Some(i), x, n);
         let derivative = !(fused && i == last);
-        let mut swap = false;
+        let own = ws.grad_buffer[i];
+        // Where the gradient at the (first) input goes: `Some((buffer,
+        // add))`, the buffer being this node's own where it works in place.
+        let target = wanted(node.input()).map(|j| {
+            let add = ws.written[j];
+            ws.written[j] = true;
+            (ws.grad_buffer[j], add)
+        });
+        if node.elementwise() {
+            let gc = &mut ws.grads[own][..n * out_len];
+            backward_elementwise(
+                node,
+                p,
+                &mut ws.stats[i],
+                &mut ws.units,
+                &mut ws.totals,
+                &ws.masks[i],
+                input,
+                y,
+                gc,
+                n,
+                grads,
+                dropout,
+                target.is_some(),
+            );
+            if let Some((to, add)) = target.filter(|&(to, _)| to != own) {
+                let (g, dst) = two(&mut ws.grads, own, to);
+                deliver(&g[..n * out_len], &mut dst[..n * in_len], add);
+            }
+            continue;
+        }
+        match node.op {
+            Op::Add => {
+                let first_target = target;
+                for (k, &at) in node.inputs.iter().enumerate() {
+                    let to = if k == 0 {
+                        first_target
+                    } else {
+                        wanted(at).map(|j| {
+                            let add = ws.written[j];
+                            ws.written[j] = true;
+                            (ws.grad_buffer[j], add)
+                        })
+                    };
+                    if let Some((to, add)) = to.filter(|&(to, _)| to != own) {
+                        let (g, dst) = two(&mut ws.grads, own, to);
+                        deliver(&g[..n * out_len], &mut dst[..n * out_len], add);
+                    }
+                }
+                continue;
+            }
+            Op::Concatenate { positions, channels } => {
+                let width = out_len / positions;
+                let mut offset = 0;
+                for (k, (&at, &c)) in node.inputs.iter().zip(channels).enumerate() {
+                    let to = if k == 0 {
+                        target
+                    } else {
+                        wanted(at).map(|j| {
+                            let add = ws.written[j];
+                            ws.written[j] = true;
+                            (ws.grad_buffer[j], add)
+                        })
+                    };
+                    if let Some((to, add)) = to {
+                        let (g, dst) = two(&mut ws.grads, own, to);
+                        let g = &g[..n * out_len];
+                        let rows = span_len(c) / c;
+                        dst[..n * positions * c].par_chunks_mut(rows * c).enumerate().for_each(|(s, d)| {
+                            for (r, cell) in d.chunks_exact_mut(c).enumerate() {
+                                let from = &g[(s * rows + r) * width + offset..][..c];
+                                if add {
+                                    cell.iter_mut().zip(from).for_each(|(d, g)| *d += g);
+                                } else {
+                                    cell.copy_from_slice(from);
+                                }
+                            }
+                        });
+                    }
+                    offset += c;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        // The rest write a gradient of another shape into another buffer.
+        let (gc, dx, add) = match target {
+            Some((to, add)) => {
+                let (g, dst) = two(&mut ws.grads, own, to);
+                (&mut g[..n * out_len], Some(&mut dst[..n * in_len]), add)
+            }
+            None => (&mut ws.grads[own][..n * out_len], None, false),
+        };
         match node.op {
             Op::Conv2D { conv, activation, kernel, bias } => {
                 if derivative {
@@ -470,7 +631,7 @@ pub(crate) fn backward(
                     let (dk, db) = unit.grad.split_at_mut(glen);
                     let db = bias.map(|_| &mut db[..f]);
                     let (cols, dcols) = (&mut unit.cols, &mut unit.dcols);
-                    conv2d_backward(&conv, kw, prepared, x, dz, dx, dk, db, dz.len() / out_len, cols, dcols);
+                    conv2d_backward(&conv, kw, prepared, x, dz, dx, add, dk, db, dz.len() / out_len, cols, dcols);
                 };
                 let work =
                     ws.units[..count].par_iter_mut().zip(gc.par_chunks(m * out_len)).zip(input.par_chunks(m * in_len));
@@ -487,7 +648,6 @@ pub(crate) fn backward(
                 if let Some(b) = bias.filter(|b| b.trainable) {
                     sum_units(&ws.units, count, glen, &mut grads[b.offset..][..f]);
                 }
-                swap = moves;
             }
             Op::Dense { inputs, units, activation, kernel, bias } => {
                 if derivative {
@@ -501,9 +661,8 @@ pub(crate) fn backward(
                     dense::bias_grad(gc, &mut grads[b.offset..][..units]);
                 }
                 if let Some(dx) = dx {
-                    dense::input_grad(inputs, units, kw, gc, dx, n, &mut ws.tmp);
+                    dense::input_grad(inputs, units, kw, gc, dx, add, n, &mut ws.tmp);
                 }
-                swap = moves;
             }
             Op::Pool { kind, window } => {
                 if let Some(dx) = dx {
@@ -512,10 +671,9 @@ pub(crate) fn backward(
                         .zip(input.par_chunks(m * in_len).zip(y.par_chunks(m * out_len)))
                         .for_each(|((dx, dy), (x, y))| {
                             note_work();
-                            pool_backward(kind, &window, x, y, dy, dx, dy.len() / out_len)
+                            pool_backward(kind, &window, x, y, dy, dx, add, dy.len() / out_len)
                         });
                 }
-                swap = moves;
             }
             Op::GlobalPool { kind, positions, channels } => {
                 if let Some(dx) = dx {
@@ -523,58 +681,79 @@ pub(crate) fn backward(
                         .zip(gc.par_chunks(m * out_len))
                         .zip(input.par_chunks(m * in_len).zip(y.par_chunks(m * out_len)))
                         .for_each(|((dx, dy), (x, y))| {
-                            global_pool_backward(kind, positions, channels, x, y, dy, dx, dy.len() / out_len)
+                            global_pool_backward(kind, positions, channels, x, y, dy, dx, add, dy.len() / out_len)
                         });
                 }
-                swap = moves;
             }
-            Op::Activation { activation, last } => activation_grad(activation, input, y, gc, last),
-            Op::Dropout { .. } => {
-                if dropout {
-                    let mask = &ws.masks[i][..n * out_len];
-                    spans_mut(gc, 1, |g, at| dropout_backward(&mask[at..][..g.len()], g));
-                }
-            }
-            Op::Flatten => {}
-            Op::BatchNorm { channels: c, gamma, beta, .. } => {
-                let stats = &mut ws.stats[i];
-                let (fixed, rest) = stats.split_at_mut(5 * c);
-                let (mean, inv_std) = (&fixed[..c], &fixed[c..2 * c]);
-                let totals = &mut ws.totals[..2 * c];
-                let gcr = &*gc;
-                batch_sums(&mut ws.units, n, c, totals, |first, k, sums| {
-                    let (x, dy) = (&input[first * in_len..][..k * in_len], &gcr[first * out_len..][..k * out_len]);
-                    batchnorm::grad_sums(x, dy, mean, inv_std, sums)
-                });
-                if let Some(g) = gamma.filter(|g| g.trainable) {
-                    grads[g.offset..][..c].iter_mut().zip(&totals[c..]).for_each(|(d, t)| *d = *t as f32);
-                }
-                if let Some(b) = beta.filter(|b| b.trainable) {
-                    grads[b.offset..][..c].iter_mut().zip(&totals[..c]).for_each(|(d, t)| *d = *t as f32);
-                }
-                if moves {
-                    let count = (n * in_len / c) as f64;
-                    let (scale, rest) = rest.split_at_mut(c);
-                    let (mean_dy, mean_dy_xhat) = rest.split_at_mut(c);
-                    for ch in 0..c {
-                        scale[ch] = gamma.map_or(1.0, |g| p[g.offset + ch]) * inv_std[ch];
-                        mean_dy[ch] = (totals[ch] / count) as f32;
-                        mean_dy_xhat[ch] = (totals[c + ch] / count) as f32;
-                    }
-                    let (scale, mean_dy, mean_dy_xhat) = (&*scale, &*mean_dy, &*mean_dy_xhat);
-                    let span = span_len(c);
-                    gc.par_chunks_mut(span)
-                        .zip(input.par_chunks(span))
-                        .for_each(|(g, x)| batchnorm::input_grad(x, g, mean, inv_std, scale, mean_dy, mean_dy_xhat));
-                }
-            }
-            Op::Rescaling { scale, .. } => spans_mut(gc, 1, |g, _| g.iter_mut().for_each(|g| *g *= scale)),
-        }
-        if swap {
-            cur = 1 - cur;
+            _ => unreachable!("element-wise nodes, merges and Flatten are handled above"),
         }
     }
     (loss, correct)
+}
+
+/// The backward pass of a node that works value by value, in place on `gc`
+/// (the gradient at its output, which becomes the gradient at its input);
+/// `moves` says whether that input gradient is wanted. BatchNormalization
+/// also writes its `gamma` and `beta` gradients into `grads`.
+#[allow(clippy::too_many_arguments)]
+fn backward_elementwise(
+    node: &Node,
+    p: &[f32],
+    stats: &mut [f32],
+    units: &mut [Unit],
+    totals: &mut [f64],
+    mask: &[f32],
+    input: &[f32],
+    y: &[f32],
+    gc: &mut [f32],
+    n: usize,
+    grads: &mut [f32],
+    dropout: bool,
+    moves: bool,
+) {
+    let (in_len, out_len) = (node.in_len, node.out_len);
+    match node.op {
+        Op::Activation { activation, last } => activation_grad(activation, input, y, gc, last),
+        Op::Dropout { .. } => {
+            if dropout {
+                let mask = &mask[..n * out_len];
+                spans_mut(gc, 1, |g, at| dropout_backward(&mask[at..][..g.len()], g));
+            }
+        }
+        Op::BatchNorm { channels: c, gamma, beta, .. } => {
+            let (fixed, rest) = stats.split_at_mut(5 * c);
+            let (mean, inv_std) = (&fixed[..c], &fixed[c..2 * c]);
+            let totals = &mut totals[..2 * c];
+            let gcr = &*gc;
+            batch_sums(units, n, c, totals, |first, k, sums| {
+                let (x, dy) = (&input[first * in_len..][..k * in_len], &gcr[first * out_len..][..k * out_len]);
+                batchnorm::grad_sums(x, dy, mean, inv_std, sums)
+            });
+            if let Some(g) = gamma.filter(|g| g.trainable) {
+                grads[g.offset..][..c].iter_mut().zip(&totals[c..]).for_each(|(d, t)| *d = *t as f32);
+            }
+            if let Some(b) = beta.filter(|b| b.trainable) {
+                grads[b.offset..][..c].iter_mut().zip(&totals[..c]).for_each(|(d, t)| *d = *t as f32);
+            }
+            if moves {
+                let count = (n * in_len / c) as f64;
+                let (scale, rest) = rest.split_at_mut(c);
+                let (mean_dy, mean_dy_xhat) = rest.split_at_mut(c);
+                for ch in 0..c {
+                    scale[ch] = gamma.map_or(1.0, |g| p[g.offset + ch]) * inv_std[ch];
+                    mean_dy[ch] = (totals[ch] / count) as f32;
+                    mean_dy_xhat[ch] = (totals[c + ch] / count) as f32;
+                }
+                let (scale, mean_dy, mean_dy_xhat) = (&*scale, &*mean_dy, &*mean_dy_xhat);
+                let span = span_len(c);
+                gc.par_chunks_mut(span)
+                    .zip(input.par_chunks(span))
+                    .for_each(|(g, x)| batchnorm::input_grad(x, g, mean, inv_std, scale, mean_dy, mean_dy_xhat));
+            }
+        }
+        Op::Rescaling { scale, .. } => spans_mut(gc, 1, |g, _| g.iter_mut().for_each(|g| *g *= scale)),
+        _ => unreachable!("only element-wise nodes"),
+    }
 }
 
 /// Keras's moving statistics after a training forward:

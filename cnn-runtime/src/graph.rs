@@ -1,5 +1,6 @@
 //! A network as the runtime runs it: a list of nodes in execution order,
-//! each an operation on the output of an earlier node (or on the input).
+//! each an operation on the outputs of earlier nodes (or on the input):
+//! one for a layer, several for `Add` and `Concatenate`.
 //! `cnn!` emits it as a `const` after checking every shape, so nothing
 //! here is validated again at run time beyond the kernels' bounds checks.
 
@@ -65,20 +66,42 @@ pub enum Op {
         scale: f32,
         offset: f32,
     },
+    /// Keras's `Add`: the sum of the inputs, in input order.
+    Add,
+    /// Keras's `Concatenate` on channels: each input's `channels[k]`
+    /// values per position, in input order.
+    Concatenate {
+        positions: usize,
+        channels: &'static [usize],
+    },
 }
 
 /// One layer of the network as it runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Node {
     pub op: Op,
-    /// The node whose output this one reads; `None` for the network's input.
-    pub input: Option<usize>,
-    /// Values per image in and out.
+    /// The nodes whose outputs this one reads (`None`: the network's
+    /// input), one but for `Add` and `Concatenate`; each is earlier.
+    pub inputs: &'static [Option<usize>],
+    /// Values per image in (of each input; of all together for
+    /// `Concatenate`) and out.
     pub in_len: usize,
     pub out_len: usize,
 }
 
 impl Node {
+    /// The node whose output this one reads (the first, for a merge).
+    pub const fn input(&self) -> Option<usize> {
+        self.inputs[0]
+    }
+
+    /// Whether the backward pass can leave the gradient at this node's
+    /// input in the buffer of the gradient at its output, as its own
+    /// backward works value by value in place.
+    pub const fn elementwise(&self) -> bool {
+        matches!(self.op, Op::Activation { .. } | Op::Dropout { .. } | Op::BatchNorm { .. } | Op::Rescaling { .. })
+    }
+
     /// The activation applied inside the layer (Conv2D's and Dense's
     /// `activation =`), if any.
     pub const fn inline_activation(&self) -> Option<Activation> {
@@ -102,9 +125,47 @@ impl Node {
 pub fn source(nodes: &[Node], mut at: Option<usize>) -> Option<usize> {
     while let Some(i) = at {
         match nodes[i].op {
-            Op::Flatten => at = nodes[i].input,
+            Op::Flatten => at = nodes[i].input(),
             _ => return Some(i),
         }
     }
     None
+}
+
+/// How many inputs of later nodes read each node's output buffer (a
+/// Flatten's readers count for the node it reads through to).
+pub fn readers(nodes: &[Node]) -> Vec<usize> {
+    let mut count = vec![0; nodes.len()];
+    for node in nodes.iter().filter(|nd| nd.op != Op::Flatten) {
+        for &input in node.inputs {
+            if let Some(j) = source(nodes, input) {
+                count[j] += 1;
+            }
+        }
+    }
+    count
+}
+
+/// Which node's gradient buffer holds the gradient at each node's output
+/// in the backward pass. Where a node works value by value in place
+/// (an activation, BatchNormalization) and is the only reader of its
+/// input, the gradient at its input stays in its own buffer, as in a
+/// chain; an `Add` hands its buffer on to one input read by nothing else.
+/// Every other input's gradient gets a buffer of its own, which each of
+/// its readers adds to.
+pub fn gradient_buffers(nodes: &[Node]) -> Vec<usize> {
+    let readers = readers(nodes);
+    let mut buffer: Vec<usize> = (0..nodes.len()).collect();
+    for (i, node) in nodes.iter().enumerate().rev() {
+        let alone = |input: &Option<usize>| source(nodes, *input).filter(|&j| readers[j] == 1);
+        let handed = match node.op {
+            Op::Add => node.inputs.iter().find_map(alone),
+            _ if node.elementwise() => alone(&node.inputs[0]),
+            _ => None,
+        };
+        if let Some(j) = handed {
+            buffer[j] = buffer[i];
+        }
+    }
+    buffer
 }

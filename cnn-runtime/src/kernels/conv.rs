@@ -131,8 +131,9 @@ pub fn conv2d_forward(
 
 /// Gradients of a Conv2D for `n` images, from `dz`, the gradient at the
 /// pre-activation output. `partial` (the kernel gradient in the form of
-/// [`Conv::grad_len`]), `dbias` and `dx` (if asked for) are overwritten: no
-/// caller needs to zero them first.
+/// [`Conv::grad_len`]) and `dbias` are overwritten; `dx` (if asked for)
+/// is overwritten, or with `add_dx` added to (where another layer reading
+/// the same input has left its gradient there): no caller zeroes them.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     conv: &Conv,
@@ -141,6 +142,7 @@ pub fn conv2d_backward(
     x: &[f32],
     dz: &[f32],
     mut dx: Option<&mut [f32]>,
+    add_dx: bool,
     partial: &mut [f32],
     dbias: Option<&mut [f32]>,
     n: usize,
@@ -159,7 +161,7 @@ pub fn conv2d_backward(
         }
     }
     if let Some(wg) = conv.winograd() {
-        wg.backward(prepared, x, dz, dx, partial, n, cols, dcols);
+        wg.backward(prepared, x, dz, dx, add_dx, partial, n, cols, dcols);
         return;
     }
     let dkernel = &mut partial[..k * f];
@@ -172,10 +174,13 @@ pub fn conv2d_backward(
         if let Some(dx) = dx.as_deref_mut() {
             let dxi = &mut dx[i * in_len..][..in_len];
             if w.is_pointwise() {
-                sgemm(p, f, k, 1.0, MatRef::n(dzi, f), MatRef::t(kernel, f), 0.0, dxi, k);
+                let beta = if add_dx { 1.0 } else { 0.0 };
+                sgemm(p, f, k, 1.0, MatRef::n(dzi, f), MatRef::t(kernel, f), beta, dxi, k);
             } else {
                 sgemm(p, f, k, 1.0, MatRef::n(dzi, f), MatRef::t(kernel, f), 0.0, dcols, k);
-                dxi.fill(0.0);
+                if !add_dx {
+                    dxi.fill(0.0);
+                }
                 col2im(w, dcols, dxi);
             }
         }

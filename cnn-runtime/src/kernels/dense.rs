@@ -25,29 +25,37 @@ pub const fn scratch_len(inputs: usize, units: usize, n: usize) -> usize {
     }
 }
 
-/// `out [n, cols]` (overwritten) by column blocks: `block(first, width, c)`
-/// writes columns `first..first + width` of every row into `c`, row-major
-/// with `width` columns. Blocks go to `tmp` and are then copied into place,
-/// as safe slices cannot hand threads interleaved columns of `out`.
+/// `out [n, cols]` (overwritten, or with `add` added to) by column blocks:
+/// `block(first, width, c, beta)` computes columns `first..first + width`
+/// of every row into `c`, row-major with `width` columns, as
+/// `c = product + beta c`. Blocks go to `tmp` and are then copied (or
+/// added) into place, as safe slices cannot hand threads interleaved
+/// columns of `out`.
 fn by_columns(
     n: usize,
     cols: usize,
     out: &mut [f32],
     tmp: &mut [f32],
-    block: impl Fn(usize, usize, &mut [f32]) + Sync,
+    add: bool,
+    block: impl Fn(usize, usize, &mut [f32], f32) + Sync,
 ) {
     let out = &mut out[..n * cols];
     if cols <= COL_BLOCK || n == 0 {
-        block(0, cols, out);
+        block(0, cols, out, if add { 1.0 } else { 0.0 });
         return;
     }
     let tmp = &mut tmp[..n * cols];
-    tmp.par_chunks_mut(n * COL_BLOCK).enumerate().for_each(|(b, t)| block(b * COL_BLOCK, t.len() / n, t));
+    tmp.par_chunks_mut(n * COL_BLOCK).enumerate().for_each(|(b, t)| block(b * COL_BLOCK, t.len() / n, t, 0.0));
     let tmp = &*tmp;
     out.par_chunks_mut(cols).enumerate().for_each(|(r, row)| {
         for (b, dst) in row.chunks_mut(COL_BLOCK).enumerate() {
             let width = dst.len();
-            dst.copy_from_slice(&tmp[n * b * COL_BLOCK + r * width..][..width]);
+            let src = &tmp[n * b * COL_BLOCK + r * width..][..width];
+            if add {
+                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+            } else {
+                dst.copy_from_slice(src);
+            }
         }
     });
 }
@@ -57,19 +65,28 @@ fn by_columns(
 pub fn product(inputs: usize, units: usize, kernel: &[f32], x: &[f32], y: &mut [f32], n: usize, tmp: &mut [f32]) {
     assert!(kernel.len() == inputs * units, "dense product: weights do not fit");
     let x = &x[..n * inputs];
-    by_columns(n, units, y, tmp, |first, width, c| {
-        sgemm(n, inputs, width, 1.0, MatRef::n(x, inputs), MatRef::n(&kernel[first..], units), 0.0, c, width);
+    by_columns(n, units, y, tmp, false, |first, width, c, beta| {
+        sgemm(n, inputs, width, 1.0, MatRef::n(x, inputs), MatRef::n(&kernel[first..], units), beta, c, width);
     });
 }
 
-/// `dx = dz Wᵀ` for `n` rows (overwritten).
+/// `dx = dz Wᵀ` for `n` rows (overwritten, or with `add` added to).
 #[allow(clippy::too_many_arguments)]
-pub fn input_grad(inputs: usize, units: usize, kernel: &[f32], dz: &[f32], dx: &mut [f32], n: usize, tmp: &mut [f32]) {
+pub fn input_grad(
+    inputs: usize,
+    units: usize,
+    kernel: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    add: bool,
+    n: usize,
+    tmp: &mut [f32],
+) {
     assert!(kernel.len() == inputs * units, "dense input_grad: weights do not fit");
     let dz = &dz[..n * units];
-    by_columns(n, inputs, dx, tmp, |first, width, c| {
+    by_columns(n, inputs, dx, tmp, add, |first, width, c, beta| {
         let wt = MatRef::t(&kernel[first * units..], units);
-        sgemm(n, units, width, 1.0, MatRef::n(dz, units), wt, 0.0, c, width);
+        sgemm(n, units, width, 1.0, MatRef::n(dz, units), wt, beta, c, width);
     });
 }
 

@@ -41,10 +41,13 @@ pub fn pool_forward(kind: Pool, w: &Window, x: &[f32], y: &mut [f32], n: usize) 
 
 /// `dx` (overwritten) from `dy`: a max sends each gradient to the first
 /// cell that holds the maximum, an average spreads it over its cells.
-pub fn pool_backward(kind: Pool, w: &Window, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], n: usize) {
+#[allow(clippy::too_many_arguments)]
+pub fn pool_backward(kind: Pool, w: &Window, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], add: bool, n: usize) {
     let (c, in_len, out_len) = (w.channels, w.in_len(), w.positions() * w.channels);
     assert!(dx.len() >= n * in_len && dy.len() >= n * out_len, "pool_backward: batch buffers too short");
-    dx[..n * in_len].fill(0.0);
+    if !add {
+        dx[..n * in_len].fill(0.0);
+    }
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];
         let dxi = &mut dx[i * in_len..][..in_len];
@@ -143,6 +146,7 @@ pub fn global_pool_backward(
     y: &[f32],
     dy: &[f32],
     dx: &mut [f32],
+    add: bool,
     n: usize,
 ) {
     let len = positions * channels;
@@ -153,7 +157,7 @@ pub fn global_pool_backward(
             Pool::Average => {
                 let inv = 1.0 / positions as f32;
                 for cell in dxi.chunks_exact_mut(channels) {
-                    cell.iter_mut().zip(go).for_each(|(d, g)| *d = g * inv);
+                    cell.iter_mut().zip(go).for_each(|(d, g)| *d = g * inv + if add { *d } else { 0.0 });
                 }
             }
             Pool::Max => {
@@ -163,7 +167,7 @@ pub fn global_pool_backward(
                     for p in 0..positions {
                         let at = p * channels + c;
                         let hit = !routed && xi[at] == yo[c];
-                        dxi[at] = if hit { go[c] } else { 0.0 };
+                        dxi[at] = if hit { go[c] } else { 0.0 } + if add { dxi[at] } else { 0.0 };
                         routed |= hit;
                     }
                 }
@@ -208,7 +212,7 @@ mod tests {
         pool_forward(Pool::Max, &w, &x, &mut y, 1);
         let dy: Vec<f32> = (0..2 * c).map(|i| i as f32 + 1.0).collect();
         let mut dx = vec![f32::NAN; 8 * c];
-        pool_backward(Pool::Max, &w, &x, &y, &dy, &mut dx, 1);
+        pool_backward(Pool::Max, &w, &x, &y, &dy, &mut dx, false, 1);
         for cell in 0..8 {
             for ch in 0..c {
                 let want = match cell {

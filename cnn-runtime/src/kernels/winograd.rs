@@ -173,6 +173,7 @@ impl Winograd {
         x: &[f32],
         dz: &[f32],
         mut dx: Option<&mut [f32]>,
+        add_dx: bool,
         du: &mut [f32],
         n: usize,
         cols: &mut [f32],
@@ -216,7 +217,7 @@ impl Winograd {
                     || {
                         for (image, tiles, row) in self.segments(first, rows) {
                             let dxi = &mut dx[image * in_len..][..in_len];
-                            if tiles.start == 0 {
+                            if tiles.start == 0 && !add_dx {
                                 dxi.fill(0.0);
                             }
                             self.scatter_input_grad(dv, rows, row, tiles, dxi);
@@ -706,8 +707,12 @@ mod tests {
             wg.forward(&prepared, &x, &mut y, n, &mut cols);
             let (mut dx, mut du, mut dkernel) =
                 (vec![f32::NAN; x.len()], vec![f32::NAN; wg.grad_len()], vec![f32::NAN; kernel.len()]);
-            wg.backward(&prepared, &x, &dz, Some(&mut dx), &mut du, n, &mut cols, &mut dcols);
+            wg.backward(&prepared, &x, &dz, Some(&mut dx), false, &mut du, n, &mut cols, &mut dcols);
             wg.finish_kernel_grad(&du, &mut dkernel);
+            // Added to what another layer left in dx (a shortcut's gradient).
+            let mut dx_added = vec![0.5; x.len()];
+            wg.backward(&prepared, &x, &dz, Some(&mut dx_added), true, &mut du, n, &mut cols, &mut dcols);
+            dx_added.iter_mut().for_each(|v| *v -= 0.5);
 
             let (mut want_y, mut want_dx, mut want_dk) = (vec![0.0; y.len()], vec![0.0; x.len()], vec![0.0; k * f]);
             let mut patches = vec![0.0; p * k];
@@ -733,6 +738,7 @@ mod tests {
             assert_close(&format!("y of {case}"), &y, &want_y);
             assert_close(&format!("dkernel of {case}"), &dkernel, &want_dk);
             assert_close(&format!("dx of {case}"), &dx, &want_dx);
+            assert_close(&format!("dx added to 0.5 of {case}"), &dx_added, &want_dx);
         }
     }
 
