@@ -135,6 +135,40 @@ macro_rules! check {
     }};
 }
 
+cnn! {
+    /// Branches in training mode: an identity shortcut (the block's input
+    /// read by a conv and by the Add), a projection shortcut without bias,
+    /// an Add of the input to itself, a Concatenate of three branches with
+    /// pooling and an identity, blocks nested in blocks, BatchNormalization
+    /// inside branches and a Dense after a merge.
+    struct BranchNet {
+        Conv2D(3, 3, padding = "same", activation = "tanh", input_shape = (6, 6, 2)),
+        Repeat(2) {
+            Add {
+                [Conv2D(3, 3, padding = "same"), BatchNormalization(), Activation("tanh")],
+                [],
+            },
+        },
+        Add {
+            [Conv2D(4, 3, strides = 2, padding = "same", activation = "tanh")],
+            [Conv2D(4, 1, strides = 2, use_bias = false)],
+        },
+        Add { [], [] },
+        Concatenate {
+            [Conv2D(2, 1, activation = "sigmoid")],
+            [MaxPooling2D(3, strides = 1, padding = "same"), Add { [Conv2D(4, 1)], [] }],
+            [],
+        },
+        Flatten(),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+#[test]
+fn branches_match_finite_differences() {
+    check!(BranchNet, false);
+}
+
 #[test]
 fn window_layers_match_finite_differences() {
     check!(WindowNet, false);
