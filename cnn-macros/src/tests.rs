@@ -102,6 +102,31 @@ fn layer() -> impl Strategy<Value = String> {
     })
 }
 
+/// A layer or a block (`Add`, `Concatenate`, `Repeat`, with any count and
+/// any number of branches, empty ones included), nested up to 3 deep.
+fn item() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        4 => layer(),
+        1 => Just("Conv2D(4, 3, padding = \"same\")".to_string()),
+        1 => Just("Conv2D(4, 1, strides = 2)".to_string()),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        let list = prop::collection::vec(inner, 0..3).prop_map(|items| items.join(", "));
+        let branches = prop::collection::vec(list.clone(), 0..4);
+        prop_oneof![
+            branches.clone().prop_map(|b| format!(
+                "Add {{ {} }}",
+                b.iter().map(|l| format!("[{l}]")).collect::<Vec<_>>().join(", ")
+            )),
+            branches.prop_map(|b| format!(
+                "Concatenate {{ {} }}",
+                b.iter().map(|l| format!("[{l}]")).collect::<Vec<_>>().join(", ")
+            )),
+            ((-1i64..4), list).prop_map(|(n, l)| format!("Repeat({n}) {{ {l} }}")),
+        ]
+    })
+}
+
 /// A list whose first layer has an input shape, so that many lists get deep.
 fn layer_list() -> impl Strategy<Value = String> {
     ((1usize..40, 1usize..40, 1usize..5), prop::collection::vec(layer(), 0..8)).prop_map(|((h, w, c), layers)| {
@@ -134,6 +159,41 @@ proptest! {
     fn never_panics_on_random_layer_lists(source in layer_list()) {
         let _ = run(&source);
         let _ = crate::pipeline(source.parse().expect("generated sources tokenize"));
+    }
+
+    #[test]
+    fn never_panics_on_random_nested_blocks_and_merges_only_matching_shapes(
+        (h, w) in (1usize..12, 1usize..12),
+        items in prop::collection::vec(item(), 0..5),
+    ) {
+        let source = format!(
+            "struct Net {{ Conv2D(4, 3, padding = \"same\", input_shape = ({h}, {w}, 2)), {} }}",
+            items.join(", ")
+        );
+        let _ = crate::pipeline(source.parse().expect("generated sources tokenize"));
+        let def: Result<crate::ast::NetDef, _> = syn::parse2(source.parse().unwrap());
+        if let Ok(model) = def.map(|d| Model::build(&d)) {
+            let Ok(model) = model else { return Ok(()) };
+            let shape = |at: &Option<usize>| at.map_or(vec![h, w, 2], |j| model.layers[j].output.clone());
+            for (i, layer) in model.layers.iter().enumerate() {
+                // Inputs come before the layer that reads them.
+                prop_assert!(layer.inputs.iter().all(|at| at.is_none_or(|j| j < i)));
+                match &layer.op {
+                    Op::Add => {
+                        prop_assert!(layer.inputs.len() >= 2);
+                        prop_assert!(layer.inputs.iter().all(|at| shape(at) == layer.output), "{}", source);
+                    }
+                    Op::Concatenate { channels, .. } => {
+                        prop_assert_eq!(channels.iter().sum::<usize>(), *layer.output.last().unwrap());
+                        for at in &layer.inputs {
+                            let s = shape(at);
+                            prop_assert_eq!(&s[..s.len() - 1], &layer.output[..layer.output.len() - 1]);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     #[test]
