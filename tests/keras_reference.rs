@@ -372,3 +372,41 @@ fn residual_network_matches_keras() {
     assert_eq!(keras_rows::<ResnetTiny>(), include_str!("data/resnet_tiny.rows.json").trim());
     check_graph_reference!(ResnetTiny, common::data("resnet_tiny.safetensors"), (1e-5, 1e-3));
 }
+
+cnn! {
+    /// `nested.safetensors` (`tests/data/nets/nested.json`): an Add of
+    /// three branches (a Concatenate holding an Add, the identity, a
+    /// pool), blocks inside a Repeat, a projection without bias, and a
+    /// strided Concatenate of three branches before Flatten and Dense.
+    struct Nested {
+        Conv2D(4, 3, padding = "same", activation = "tanh", input_shape = (6, 6, 3)),
+        Add {
+            [Concatenate {
+                [Conv2D(2, 1)],
+                [
+                    Add { [Conv2D(2, 3, padding = "same", use_bias = false)], [Conv2D(2, 1, activation = "relu")] },
+                    BatchNormalization(),
+                ],
+            }],
+            [],
+            [AveragePooling2D(pool_size = 3, strides = 1, padding = "same")],
+        },
+        Activation("relu"),
+        Repeat(2) {
+            Add { [Conv2D(4, 3, padding = "same"), BatchNormalization()], [] },
+        },
+        Concatenate {
+            [Conv2D(3, 1, strides = 2)],
+            [MaxPooling2D(pool_size = 2)],
+            [Conv2D(1, 3, strides = 2, padding = "same")],
+        },
+        Flatten(),
+        Dense(4, activation = "softmax"),
+    }
+}
+
+#[test]
+fn nested_blocks_match_keras() {
+    assert_eq!(keras_rows::<Nested>(), include_str!("data/nested.rows.json").trim());
+    check_graph_reference!(Nested, common::data("nested.safetensors"), (1e-5, 1e-3));
+}
