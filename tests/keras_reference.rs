@@ -218,28 +218,30 @@ macro_rules! check_graph_reference {
         // cancels, or one that only reaches it through an activation in its
         // linear range), float32 computes rounding noise (1e-9 to 4e-7 in
         // these networks, below 1e-6 in all; real gradients are 1e-4 and
-        // up), and
-        // RMSprop scales noise to steps of about lr, in Keras as here: such
-        // weights are held only to the one-first-step bound.
+        // up), and RMSprop scales noise to steps of about lr, in Keras as
+        // here, in directions of its own: three steps of noise move a
+        // weight by at most (1/sqrt(0.1) + 1/sqrt(0.19) + 1/sqrt(0.271)) lr
+        // = 7.4 lr, so such weights are held to twice that. Every other
+        // weight is held to 3.2 lr (one step) everywhere and to 0.01 lr in
+        // 99% of its values.
         let mut worst_weight = 0.0f32;
         let mut noise = 0;
         for t in <$net>::TENSORS {
             let want = tensor(&file, &format!("rmsprop.step3.{}", t.name));
             let got = net.tensor(t.name).unwrap();
-            worst_weight = worst_weight.max(assert_close(t.name, got, &want, 3.2 * lr, 1e-4));
             // Moving statistics follow the weights, noise included: they
-            // are held to the same bound, not to a rule about steps of lr.
-            if !t.trainable {
-                continue;
+            // are held to the one-step bound, not to a rule about 0.01 lr.
+            let first = if t.trainable { tensor(&file, &format!("grad.{}", t.name)) } else { vec![1.0; t.len] };
+            let mut off = 0;
+            for (i, ((g, w), first)) in got.iter().zip(&want).zip(&first).enumerate() {
+                let d = (g - w).abs();
+                let is_noise = first.abs() < 1e-6;
+                noise += is_noise as usize;
+                let bound = if is_noise { 14.8 * lr } else { 3.2 * lr + 1e-4 * w.abs() };
+                assert!(d <= bound, "{}[{i}]: got {g}, Keras {w} after 3 steps (difference {d})", t.name);
+                worst_weight = worst_weight.max(d);
+                off += (t.trainable && !is_noise && d > 0.01 * lr + 1e-4 * w.abs()) as usize;
             }
-            let first = tensor(&file, &format!("grad.{}", t.name));
-            noise += first.iter().filter(|g| g.abs() < 1e-6).count();
-            let off = got
-                .iter()
-                .zip(&want)
-                .zip(&first)
-                .filter(|((g, w), first)| first.abs() >= 1e-6 && (*g - *w).abs() > 0.01 * lr + 1e-4 * w.abs())
-                .count();
             assert!(off * 100 < t.len.max(100), "{off} of {}'s {} values differ from Keras's by over 0.01 lr", t.name, t.len);
         }
         let after = tensor(&file, "output.after3");
@@ -247,7 +249,7 @@ macro_rules! check_graph_reference {
         println!(
             "{}: max |diff| output {worst_output:.2e}, training-mode layers {worst_layer:.2e}, loss {:.2e}, \
              grads {worst_grad:.2e}, rmsprop losses {worst_step_loss:.2e}, weights after 3 steps {worst_weight:.2e}, \
-             output after 3 steps {worst_after:.2e}; {noise} weights with a gradient of rounding noise held to 3.2 lr only",
+             output after 3 steps {worst_after:.2e}; {noise} weights with a gradient of rounding noise held to 14.8 lr only",
             path.display(),
             (loss - want_loss).abs()
         );
@@ -409,4 +411,13 @@ cnn! {
 fn nested_blocks_match_keras() {
     assert_eq!(keras_rows::<Nested>(), include_str!("data/nested.rows.json").trim());
     check_graph_reference!(Nested, common::data("nested.safetensors"), (1e-5, 1e-3));
+}
+
+#[path = "../examples/resnet20/mod.rs"]
+mod resnet20;
+
+#[test]
+fn resnet20_matches_keras_at_batch_one() {
+    assert_eq!(keras_rows::<resnet20::ResNet20>(), include_str!("data/resnet20_b1.rows.json").trim());
+    check_graph_reference!(resnet20::ResNet20, common::data("resnet20_b1.safetensors"), (1e-5, 1e-3));
 }
