@@ -63,6 +63,45 @@
 //! statistics, count as non-trainable. `l2(x)` adds `x * sum(kernel²)` to
 //! the loss that `train_step` returns.
 //!
+//! ## Branches
+//!
+//! `Add { [..], [..], ... }` sums branches that each start from the
+//! block's input (`[]` is the identity), `Concatenate { [..], ... }` joins
+//! them on channels (they must agree in height and width), and
+//! `Repeat(n) { .. }` writes its layers `n` times, each copy with its own
+//! names. Blocks nest; names follow Keras's per-class counters in source
+//! order, a block's branches first, then its `add_N` or `concatenate_N`,
+//! which `LAYERS` lists as layers of kind `"Add"` and `"Concatenate"`. A
+//! network with branches prints Keras 2's functional summary.
+//!
+//! ```
+//! use cnn::prelude::*;
+//!
+//! cnn! {
+//!     pub struct Res {
+//!         Conv2D(16, 3, padding = "same", input_shape = (32, 32, 3)),
+//!         Repeat(2) {
+//!             Add {
+//!                 [Conv2D(16, 3, padding = "same"), BatchNormalization(), Activation("relu")],
+//!                 [],
+//!             },
+//!         },
+//!         Add {
+//!             [Conv2D(32, 3, strides = 2, padding = "same"), BatchNormalization()],
+//!             [Conv2D(32, 1, strides = 2, padding = "same")],
+//!         },
+//!         Concatenate { [Conv2D(8, 1)], [MaxPooling2D(pool_size = 3, strides = 1, padding = "same")], [] },
+//!         GlobalAveragePooling2D(),
+//!         Dense(10, activation = "softmax"),
+//!     }
+//! }
+//!
+//! assert_eq!(Res::LAYERS[4].name, "add_1");
+//! let concat = Res::LAYERS.iter().find(|l| l.kind == "Concatenate").unwrap();
+//! assert_eq!(concat.output_shape, &[16, 16, 8 + 32 + 32]);
+//! assert!(Res::summary().contains("Connected to"));
+//! ```
+//!
 //! ## What `cnn!` generates
 //!
 //! For `struct Net`: the struct, a newtype over [`Model`]`<Net>` (which
