@@ -402,9 +402,15 @@ pub(crate) fn forward(
                 });
             }
             Op::Add => {
+                // The first two inputs in one pass, then each other one
+                // added in input order, as Keras's Add sums them.
                 let out = &mut out[..n * out_len];
-                spans(input, out, 1, |x, y| y.copy_from_slice(x));
-                for &other in &node.inputs[1..] {
+                let second = read(node.inputs[1], out_len);
+                let span = span_len(1);
+                out.par_chunks_mut(span)
+                    .zip(input.par_chunks(span).zip(second.par_chunks(span)))
+                    .for_each(|(y, (a, b))| y.iter_mut().zip(a.iter().zip(b)).for_each(|(y, (a, b))| *y = a + b));
+                for &other in &node.inputs[2..] {
                     let other = read(other, out_len);
                     spans(other, out, 1, |x, y| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
                 }

@@ -93,19 +93,10 @@ pub unsafe fn sgemm(
                 let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb, c: c.wrapping_add(i * ldc + j), ldc, masks };
                 // SAFETY: see above; the CPU has AVX-512F (this function's contract).
                 unsafe {
-                    match rows {
-                        12 => t.run::<12>(alpha, beta),
-                        11 => t.run::<11>(alpha, beta),
-                        10 => t.run::<10>(alpha, beta),
-                        9 => t.run::<9>(alpha, beta),
-                        8 => t.run::<8>(alpha, beta),
-                        7 => t.run::<7>(alpha, beta),
-                        6 => t.run::<6>(alpha, beta),
-                        5 => t.run::<5>(alpha, beta),
-                        4 => t.run::<4>(alpha, beta),
-                        3 => t.run::<3>(alpha, beta),
-                        2 => t.run::<2>(alpha, beta),
-                        _ => t.run::<1>(alpha, beta),
+                    if width <= 16 {
+                        t.rows::<1>(rows, alpha, beta);
+                    } else {
+                        t.rows::<2>(rows, alpha, beta);
                     }
                 }
                 i += rows;
@@ -291,7 +282,36 @@ struct Tile {
 
 #[cfg(target_arch = "x86_64")]
 impl Tile {
-    /// `C = alpha A B + beta C` over `R` rows.
+    /// [`Tile::run`] for `rows` (1 to `MR`) rows.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Tile::run`] with `R = rows`.
+    #[inline(always)]
+    unsafe fn rows<const V: usize>(&self, rows: usize, alpha: f32, beta: f32) {
+        // SAFETY: the caller's contract, for each height.
+        unsafe {
+            match rows {
+                12 => self.run::<12, V>(alpha, beta),
+                11 => self.run::<11, V>(alpha, beta),
+                10 => self.run::<10, V>(alpha, beta),
+                9 => self.run::<9, V>(alpha, beta),
+                8 => self.run::<8, V>(alpha, beta),
+                7 => self.run::<7, V>(alpha, beta),
+                6 => self.run::<6, V>(alpha, beta),
+                5 => self.run::<5, V>(alpha, beta),
+                4 => self.run::<4, V>(alpha, beta),
+                3 => self.run::<3, V>(alpha, beta),
+                2 => self.run::<2, V>(alpha, beta),
+                _ => self.run::<1, V>(alpha, beta),
+            }
+        }
+    }
+
+    /// `C = alpha A B + beta C` over `R` rows and the columns of `V` (1 or
+    /// 2) registers: a product at most 16 wide (a Winograd plane over 16
+    /// channels) runs one register wide, instead of spending half of each
+    /// multiply-add on masked-out lanes.
     ///
     /// # Safety
     ///
@@ -301,28 +321,30 @@ impl Tile {
     /// allocations, every column whose lane `masks` sets; `C` aliases
     /// neither `A` nor `B`.
     #[inline(always)]
-    unsafe fn run<const R: usize>(&self, alpha: f32, beta: f32) {
+    unsafe fn run<const R: usize, const V: usize>(&self, alpha: f32, beta: f32) {
         // SAFETY: every broadcast reads an element of A inside its rows;
         // every load and store of B and C is masked to the columns inside
-        // (see the module's note on masked loads).
+        // (see the module's note on masked loads); with V == 1 the second
+        // register's columns, which lie outside `C`, are never touched.
         unsafe {
-            let [m0, m1] = self.masks;
-            let mut acc = [[_mm512_setzero_ps(); 2]; R];
+            let masks = self.masks;
+            let mut acc = [[_mm512_setzero_ps(); V]; R];
             for p in 0..self.kc {
                 let bp = self.b.wrapping_add(p * self.ldb);
-                let b0 = _mm512_maskz_loadu_ps(m0, bp);
-                let b1 = _mm512_maskz_loadu_ps(m1, bp.wrapping_add(16));
+                let row: [__m512; V] =
+                    std::array::from_fn(|h| _mm512_maskz_loadu_ps(masks[h], bp.wrapping_add(16 * h)));
                 let ap = self.a.wrapping_offset(p as isize * self.csa);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let x = _mm512_set1_ps(*ap.offset(r as isize * self.rsa));
-                    acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
+                    for (acc, &y) in acc.iter_mut().zip(&row) {
+                        *acc = _mm512_fmadd_ps(x, y, *acc);
+                    }
                 }
             }
             let (alpha, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
             for (r, acc) in acc.iter().enumerate() {
                 let row = self.c.add(r * self.ldc);
-                for (h, (&sum, mask)) in acc.iter().zip([m0, m1]).enumerate() {
+                for (h, (&sum, &mask)) in acc.iter().zip(&masks).enumerate() {
                     let at = row.wrapping_add(16 * h);
                     let mut v = _mm512_mul_ps(alpha, sum);
                     if beta != 0.0 {

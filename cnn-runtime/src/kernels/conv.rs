@@ -53,12 +53,12 @@ impl Conv {
         self.window.patch_len() * self.filters
     }
     /// Values of the kernel as a pass reads it, prepared once for the
-    /// whole batch ([`Conv::prepare`]): Winograd's transformed kernel; none
-    /// for im2col, which reads Keras's layout.
+    /// whole batch ([`Conv::prepare`]): Winograd's transformed kernel, or
+    /// for im2col the transposed kernel that the input gradient reads.
     pub const fn prepared_len(&self) -> usize {
         match self.winograd() {
             Some(w) => w.prepared_len(),
-            None => 0,
+            None => self.kernel_len(),
         }
     }
     /// Values of the kernel gradient as one unit of images writes it
@@ -70,8 +70,20 @@ impl Conv {
         }
     }
     pub fn prepare(&self, kernel: &[f32], prepared: &mut [f32]) {
-        if let Some(wg) = self.winograd() {
-            wg.prepare(kernel, prepared);
+        match self.winograd() {
+            Some(wg) => wg.prepare(kernel, prepared),
+            // Kᵀ, `filters x patch`, so that the input gradient `dz Kᵀ`
+            // multiplies row-major operands (broadcasts into register
+            // tiles) instead of short dot products over the filters.
+            None => {
+                let (k, f) = (self.window.patch_len(), self.filters);
+                assert!(kernel.len() == k * f && prepared.len() >= k * f, "conv prepare: kernel does not fit");
+                for (e, row) in kernel.chunks_exact(f).enumerate() {
+                    for (o, &v) in row.iter().enumerate() {
+                        prepared[o * k + e] = v;
+                    }
+                }
+            }
         }
     }
     /// The kernel gradient (overwritten) from the sum over the batch of
@@ -173,11 +185,12 @@ pub fn conv2d_backward(
         sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), 1.0, dkernel, f);
         if let Some(dx) = dx.as_deref_mut() {
             let dxi = &mut dx[i * in_len..][..in_len];
+            let kt = MatRef::n(&prepared[..k * f], k);
             if w.is_pointwise() {
                 let beta = if add_dx { 1.0 } else { 0.0 };
-                sgemm(p, f, k, 1.0, MatRef::n(dzi, f), MatRef::t(kernel, f), beta, dxi, k);
+                sgemm(p, f, k, 1.0, MatRef::n(dzi, f), kt, beta, dxi, k);
             } else {
-                sgemm(p, f, k, 1.0, MatRef::n(dzi, f), MatRef::t(kernel, f), 0.0, dcols, k);
+                sgemm(p, f, k, 1.0, MatRef::n(dzi, f), kt, 0.0, dcols, k);
                 if !add_dx {
                     dxi.fill(0.0);
                 }
