@@ -33,7 +33,6 @@ Options:
   --out DIR           checkpoint, history.csv, history.svg and model.safetensors
                       (default runs/cifar10)
   --resume            continue from DIR's checkpoint
-  --verbose           print each epoch's line even when output is not a terminal
   --min-accuracy X    fail unless the final test accuracy is at least X (for CI)
   -h, --help          this text";
 
@@ -49,7 +48,6 @@ struct Args {
     seed: u64,
     out: PathBuf,
     resume: bool,
-    verbose: bool,
     min_accuracy: Option<f64>,
 }
 
@@ -67,7 +65,6 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
         seed: 0,
         out: PathBuf::from("runs/cifar10"),
         resume: false,
-        verbose: false,
         min_accuracy: None,
     };
     let mut parser = lexopt::Parser::from_env();
@@ -84,7 +81,6 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             Long("seed") => args.seed = parser.value()?.parse()?,
             Long("out") => args.out = parser.value()?.into(),
             Long("resume") => args.resume = true,
-            Long("verbose") => args.verbose = true,
             Long("min-accuracy") => args.min_accuracy = Some(parser.value()?.parse()?),
             Short('h') | Long("help") => return Ok(None),
             _ => return Err(arg.unexpected()),
@@ -115,7 +111,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         batch_size: args.batch_size,
         seed: args.seed,
         augment: args.augment.then(Augment::default),
-        verbosity: if args.verbose { Verbosity::Always } else { Verbosity::Auto },
+        verbosity: Verbosity::Auto,
         out_dir: Some(args.out.clone()),
         resume: args.resume,
         ..FitOptions::default()

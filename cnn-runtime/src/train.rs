@@ -24,10 +24,9 @@ use std::time::Instant;
 /// When `fit` prints its progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verbosity {
-    /// A live bar and a line per epoch when stdout is a terminal; nothing otherwise.
+    /// Keras's line per epoch wherever stdout goes (a pipe or a log file
+    /// sees each epoch as it ends), and a live bar too on a terminal.
     Auto,
-    /// A line per epoch, wherever stdout goes (and the live bar on a terminal).
-    Always,
     Never,
 }
 
@@ -145,7 +144,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
     let mut images = vec![0.0; options.batch_size * M::INPUT_LEN];
     let mut labels = vec![0u8; options.batch_size];
     let terminal = std::io::stdout().is_terminal();
-    let epoch_lines = options.verbosity == Verbosity::Always || (options.verbosity == Verbosity::Auto && terminal);
+    let epoch_lines = options.verbosity == Verbosity::Auto;
     for epoch in history.epochs.len() + 1..=options.epochs {
         let start = Instant::now();
         if epoch_lines {
