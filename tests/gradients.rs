@@ -99,10 +99,14 @@ fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
 /// Compares every analytic gradient with a central difference in f64-ish
 /// arithmetic (f32 forward, step 1e-2), relative to the gradient's scale.
 macro_rules! check {
-    ($net:ty, $dropout:expr) => {{
+    ($net:ty, $dropout:expr) => {
+        check!($net, $dropout, 0.0)
+    };
+    ($net:ty, $dropout:expr, $smoothing:expr) => {{
         let mut rng = Rng::new(7);
         let mut net = <$net>::new(3);
         net.set_dropout($dropout);
+        net.set_label_smoothing($smoothing);
         // Spread the weights so that units are neither dead nor saturated.
         for p in net.params_mut() {
             *p += (rng.unit() - 0.5) * 0.2;
@@ -167,6 +171,11 @@ cnn! {
 #[test]
 fn branches_match_finite_differences() {
     check!(BranchNet, false);
+}
+
+#[test]
+fn label_smoothing_is_part_of_the_gradient() {
+    check!(WinogradNet, false, 0.2);
 }
 
 #[test]

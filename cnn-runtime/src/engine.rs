@@ -472,7 +472,7 @@ fn activation_grad(act: Activation, x: &[f32], y: &[f32], g: &mut [f32], last: u
 /// overwrites `grads` (the trainable parameters' slice) with the gradient
 /// of the batch's mean cross-entropy, and returns the summed cross-entropy
 /// and the number of images classified right. `dropout` says whether the
-/// forward pass dropped values.
+/// forward pass dropped values; `smoothing` is the loss's label smoothing.
 ///
 /// Nodes run in reverse order, each from the gradient at its output to the
 /// gradients at its inputs. Where an output feeds several layers (every
@@ -489,6 +489,7 @@ pub(crate) fn backward(
     n: usize,
     grads: &mut [f32],
     dropout: bool,
+    smoothing: f32,
 ) -> (f64, usize) {
     let last = nodes.len() - 1;
     let classes = nodes[last].out_len;
@@ -510,10 +511,10 @@ pub(crate) fn backward(
     let Some(top) = top else {
         // A softmax straight on the input: nothing to learn.
         let mut g = vec![0.0; n * classes];
-        return (softmax_cross_entropy(probs, labels, classes, 1.0 / n as f32, &mut g), correct);
+        return (softmax_cross_entropy(probs, labels, classes, smoothing, 1.0 / n as f32, &mut g), correct);
     };
     let top_grad = &mut ws.grads[ws.grad_buffer[top]][..n * classes];
-    let loss = softmax_cross_entropy(probs, labels, classes, 1.0 / n as f32, top_grad);
+    let loss = softmax_cross_entropy(probs, labels, classes, smoothing, 1.0 / n as f32, top_grad);
     let Some(first) = first else {
         return (loss, correct);
     };

@@ -40,6 +40,8 @@ pub struct Engine {
     pub dropout: bool,
     /// Images of the last batch whose top class was their label.
     pub last_correct: usize,
+    /// The loss's `label_smoothing` (Keras's `CategoricalCrossentropy`).
+    label_smoothing: f32,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
             seed: hash2(seed, 0x64726f70),
             dropout: true,
             last_correct: 0,
+            label_smoothing: 0.0,
         }
     }
 
@@ -202,6 +205,23 @@ impl<S: Spec> Model<S> {
         self.engine.dropout = enabled;
     }
 
+    /// The loss's label smoothing, as Keras's
+    /// `CategoricalCrossentropy(label_smoothing = s)`: training and
+    /// evaluation compare the output with `onehot (1 - s) + s / classes`.
+    /// 0 (the default) is plain categorical cross-entropy.
+    ///
+    /// # Panics
+    /// If `s` is not in [0, 1].
+    pub fn set_label_smoothing(&mut self, s: f32) {
+        assert!((0.0..=1.0).contains(&s), "label_smoothing must be in [0, 1], got {s}");
+        self.engine.label_smoothing = s;
+    }
+
+    /// The loss's label smoothing (see [`Self::set_label_smoothing`]).
+    pub fn label_smoothing(&self) -> f32 {
+        self.engine.label_smoothing
+    }
+
     /// Inference on `images.len() / INPUT_LEN` NHWC images (dropout off,
     /// BatchNormalization's moving statistics): `n * OUTPUT_LEN` values.
     ///
@@ -265,8 +285,17 @@ impl<S: Classifier> Model<S> {
         let key = self.engine.key();
         engine::forward(S::NODES, &self.params, &mut ws, images, n, Mode::Training, key);
         self.engine.grads.resize(S::TRAINABLE_PARAMS, 0.0);
-        let (loss, correct) =
-            engine::backward(S::NODES, &self.params, &mut ws, images, labels, n, &mut self.engine.grads, key.is_some());
+        let (loss, correct) = engine::backward(
+            S::NODES,
+            &self.params,
+            &mut ws,
+            images,
+            labels,
+            n,
+            &mut self.engine.grads,
+            key.is_some(),
+            self.engine.label_smoothing,
+        );
         let penalty = engine::penalties(S::TENSORS, &self.params, &mut self.engine.grads);
         self.engine.last_correct = correct;
         Ok(((loss / n as f64 + penalty) as f32, ws))

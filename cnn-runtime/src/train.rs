@@ -103,7 +103,7 @@ pub fn evaluate<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize
         let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
         data.fill_batch(indices, x, y, None);
         let probs = net.try_predict(x)?;
-        loss += cross_entropy(&probs, y, M::OUTPUT_LEN);
+        loss += cross_entropy(&probs, y, M::OUTPUT_LEN, net.label_smoothing());
         correct += count_correct(&probs, y, M::OUTPUT_LEN);
     }
     let n = data.len().max(1) as f64;
