@@ -138,6 +138,12 @@ impl Optimizer for DynOpt<'_> {
     fn iterations(&self) -> u64 {
         self.0.iterations()
     }
+    fn learning_rate(&self) -> f32 {
+        self.0.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.0.set_learning_rate(lr)
+    }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         self.0.state()
     }

@@ -158,3 +158,42 @@ fn the_epoch_line_is_drawn_as_keras_draws_it() {
          - val_loss: 1.3000 - val_accuracy: 0.5312"
     );
 }
+
+#[test]
+fn fit_sets_the_learning_rate_per_step_per_epoch_and_on_plateau() {
+    use cnn::schedule::{LearningRate, PiecewiseConstantDecay, ReduceLROnPlateau};
+    use std::sync::{Arc, Mutex};
+    let (train, test) = (data(100, 3), data(40, 4));
+    let quiet = |learning_rate| FitOptions {
+        epochs: 3,
+        batch_size: 20,
+        verbosity: Verbosity::Never,
+        learning_rate,
+        ..FitOptions::default()
+    };
+    // 5 steps an epoch: the schedule's rate for step 14 is the last one set.
+    let mut opt = Sgd::new(1.0);
+    let schedule = PiecewiseConstantDecay::new(&[4, 9], &[1e-2, 5e-3, 1e-3]);
+    Tiny::new(0).fit(&mut opt, &train, None, &quiet(LearningRate::PerStep(Arc::new(schedule)))).unwrap();
+    assert_eq!((opt.iterations(), opt.learning_rate()), (15, 1e-3));
+    // Keras's LearningRateScheduler: called with epochs 0, 1, 2.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let per_epoch = LearningRate::PerEpoch(Arc::new(move |epoch, lr| {
+        log.lock().unwrap().push((epoch, lr));
+        lr * 0.5
+    }));
+    let mut opt = RmsProp::new(8e-3);
+    Tiny::new(0).fit(&mut opt, &train, None, &quiet(per_epoch)).unwrap();
+    assert_eq!(*seen.lock().unwrap(), [(0, 8e-3), (1, 4e-3), (2, 2e-3)]);
+    assert_eq!(opt.learning_rate(), 1e-3);
+    // On a plateau of the validation loss (here every epoch after the
+    // first, as no improvement beats a min_delta of 1e9), patience 1
+    // halves the rate after epochs 2 and 3.
+    let plateau = LearningRate::OnPlateau(ReduceLROnPlateau::default().patience(1).factor(0.5).min_delta(1e9));
+    let err = Tiny::new(0).fit(&mut Sgd::new(1e-3), &train, None, &quiet(plateau.clone())).unwrap_err();
+    assert!(err.to_string().contains("validation"), "{err}");
+    let mut opt = Sgd::new(1e-3);
+    Tiny::new(0).fit(&mut opt, &train, Some(&test), &quiet(plateau)).unwrap();
+    assert_eq!(opt.learning_rate(), 2.5e-4);
+}

@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod schedule;
 pub mod train;
 
 pub use batch::{Batch, Chain, Network, Shape, Shape1, Shape3};
@@ -29,6 +30,7 @@ pub use history::{EpochStats, History};
 pub use info::{Init, Initializer, LayerInfo, TensorInfo};
 pub use model::{Engine, Model};
 pub use optim::{Adam, Optimizer, RmsProp, Sgd};
+pub use schedule::{CosineDecay, LearningRate, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, Schedule};
 pub use train::{evaluate, fit, Evaluation, FitOptions, Verbosity};
 
 /// What the code that `cnn!` generates calls; not a stable API.

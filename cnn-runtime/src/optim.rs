@@ -12,6 +12,10 @@ pub trait Optimizer: Send {
     fn update(&mut self, params: &mut [f32], grads: &[f32]);
     /// Steps taken so far.
     fn iterations(&self) -> u64;
+    /// The base learning rate (before RMSprop's own `decay`).
+    fn learning_rate(&self) -> f32;
+    /// Sets the base learning rate, as a Keras schedule or callback does.
+    fn set_learning_rate(&mut self, lr: f32);
     /// Named state vectors (each as long as the parameters, or empty before the first step).
     fn state(&self) -> Vec<(&'static str, &[f32])>;
     /// Restores what `state` returned, after `iterations` steps.
@@ -91,6 +95,12 @@ impl Optimizer for RmsProp {
     fn iterations(&self) -> u64 {
         self.iterations
     }
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         vec![("rmsprop.accumulators", &self.accumulators)]
     }
@@ -150,6 +160,12 @@ impl Optimizer for Sgd {
     }
     fn iterations(&self) -> u64 {
         self.iterations
+    }
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         vec![("sgd.velocity", &self.velocity)]
@@ -219,6 +235,12 @@ impl Optimizer for Adam {
     }
     fn iterations(&self) -> u64 {
         self.iterations
+    }
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         vec![("adam.m", &self.m), ("adam.v", &self.v)]

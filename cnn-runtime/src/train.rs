@@ -16,6 +16,7 @@ use crate::kernels::loss::{count_correct, cross_entropy};
 use crate::model::Model;
 use crate::optim::Optimizer;
 use crate::rng::{hash2, Rng};
+use crate::schedule::LearningRate;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub struct FitOptions {
     pub out_dir: Option<PathBuf>,
     /// Continue from `out_dir`'s checkpoint, if there is one.
     pub resume: bool,
+    /// A schedule, or a callback's rule, for the learning rate.
+    pub learning_rate: LearningRate,
 }
 
 impl Default for FitOptions {
@@ -59,6 +62,7 @@ impl Default for FitOptions {
             verbosity: Verbosity::Auto,
             out_dir: None,
             resume: false,
+            learning_rate: LearningRate::Optimizer,
         }
     }
 }
@@ -140,6 +144,15 @@ pub fn fit<M: Classifier, O: Optimizer>(
         }
     }
 
+    let mut plateau = match &options.learning_rate {
+        LearningRate::OnPlateau(_) if validation.is_none() => {
+            return Err(Error::Input(
+                "ReduceLROnPlateau watches the validation loss, but fit has no validation data".into(),
+            ))
+        }
+        LearningRate::OnPlateau(p) => Some(p.clone()),
+        _ => None,
+    };
     let steps = train.len().div_ceil(options.batch_size);
     let mut images = vec![0.0; options.batch_size * M::INPUT_LEN];
     let mut labels = vec![0u8; options.batch_size];
@@ -149,6 +162,9 @@ pub fn fit<M: Classifier, O: Optimizer>(
         let start = Instant::now();
         if epoch_lines {
             println!("Epoch {epoch}/{}", options.epochs);
+        }
+        if let LearningRate::PerEpoch(f) = &options.learning_rate {
+            opt.set_learning_rate(f(epoch - 1, opt.learning_rate()));
         }
         let bar = progress_bar(options, terminal, steps);
         let mut order: Vec<usize> = (0..train.len()).collect();
@@ -160,6 +176,9 @@ pub fn fit<M: Classifier, O: Optimizer>(
         for (step, indices) in order.chunks(options.batch_size).enumerate() {
             let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
             train.fill_batch(indices, x, y, options.augment.map(|a| (a, &mut augment_rng)));
+            if let LearningRate::PerStep(s) = &options.learning_rate {
+                opt.set_learning_rate(s.lr(opt.iterations()));
+            }
             let loss = net.try_train_step(x, y, opt)?;
             if !loss.is_finite() {
                 let kept = match &checkpoint_path {
@@ -198,6 +217,9 @@ pub fn fit<M: Classifier, O: Optimizer>(
         }
         if epoch_lines {
             println!("{}", keras_line(steps, train_seconds, &stats));
+        }
+        if let (Some(p), Some(val)) = (plateau.as_mut(), val) {
+            opt.set_learning_rate(p.on_epoch_end(val.loss, opt.learning_rate()));
         }
         history.epochs.push(stats);
         if let Some(dir) = &options.out_dir {
