@@ -122,7 +122,7 @@ pub use cnn_runtime::*;
 pub mod prelude {
     pub use crate::cnn;
     pub use cnn_runtime::{
-        Adam, Augment, Batch, Dataset, FitOptions, History, Mode, Network, Optimizer, RmsProp, Sgd, Shape1, Shape3,
-        Verbosity,
+        Adam, Augment, Batch, CosineDecay, Dataset, Ema, FitOptions, History, LearningRate, Mode, Network, Optimizer,
+        PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Verbosity,
     };
 }

@@ -144,6 +144,9 @@ impl Optimizer for DynOpt<'_> {
     fn set_learning_rate(&mut self, lr: f32) {
         self.0.set_learning_rate(lr)
     }
+    fn finalize(&mut self, params: &mut [f32]) {
+        self.0.finalize(params)
+    }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         self.0.state()
     }

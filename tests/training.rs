@@ -197,3 +197,23 @@ fn fit_sets_the_learning_rate_per_step_per_epoch_and_on_plateau() {
     Tiny::new(0).fit(&mut opt, &train, Some(&test), &quiet(plateau)).unwrap();
     assert_eq!(opt.learning_rate(), 2.5e-4);
 }
+
+#[test]
+fn weight_averaging_ends_fit_with_the_average_and_resumes_bitwise() {
+    let (train, test) = (data(90, 5), data(30, 6));
+    let ema = || Ema::new(Sgd::new(1e-2).momentum(0.9)).momentum(0.9);
+    let whole = tempdir("ema-whole");
+    let mut a = Tiny::new(7);
+    let mut opt_a = ema();
+    a.fit(&mut opt_a, &train, Some(&test), &options(3, &whole)).unwrap();
+    // fit leaves the average in the weights, as Keras's finalize_variable_values.
+    let trainable = &a.params()[..Tiny::TRAINABLE_PARAMS];
+    assert_eq!(trainable, opt_a.average());
+    // Killed after epoch 1, resumed from the checkpoint, which carries the average.
+    let split = tempdir("ema-split");
+    Tiny::new(7).fit(&mut ema(), &train, Some(&test), &options(1, &split)).unwrap();
+    let mut b = Tiny::new(7);
+    b.fit(&mut ema(), &train, Some(&test), &FitOptions { resume: true, ..options(3, &split) }).unwrap();
+    let bits = |net: &Tiny| net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b));
+}

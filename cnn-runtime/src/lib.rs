@@ -29,7 +29,7 @@ pub use error::{Error, Result};
 pub use history::{EpochStats, History};
 pub use info::{Init, Initializer, LayerInfo, TensorInfo};
 pub use model::{Engine, Model};
-pub use optim::{Adam, Optimizer, RmsProp, Sgd};
+pub use optim::{Adam, Ema, Optimizer, RmsProp, Sgd};
 pub use schedule::{CosineDecay, LearningRate, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, Schedule};
 pub use train::{evaluate, fit, Evaluation, FitOptions, Verbosity};
 

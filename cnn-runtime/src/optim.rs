@@ -16,6 +16,9 @@ pub trait Optimizer: Send {
     fn learning_rate(&self) -> f32;
     /// Sets the base learning rate, as a Keras schedule or callback does.
     fn set_learning_rate(&mut self, lr: f32);
+    /// After the last step of `fit` (Keras's `finalize_variable_values`):
+    /// [`Ema`] leaves its average in the parameters; the others do nothing.
+    fn finalize(&mut self, _params: &mut [f32]) {}
     /// Named state vectors (each as long as the parameters, or empty before the first step).
     fn state(&self) -> Vec<(&'static str, &[f32])>;
     /// Restores what `state` returned, after `iterations` steps.
@@ -251,5 +254,116 @@ impl Optimizer for Adam {
         self.v = v;
         self.iterations = iterations;
         Ok(())
+    }
+}
+
+/// Keras 3's `use_ema = True` on any optimizer: after each step,
+/// `average = m average + (1 - m) params` with `m = ema_momentum` (0 on the
+/// first step, so the average starts at the first step's weights); every
+/// `ema_overwrite_frequency` steps, if set, the parameters take the
+/// average's values; and at the end of `fit` ([`Optimizer::finalize`]) they
+/// take them for good. The average is part of the optimizer's state, so
+/// checkpoints carry it.
+#[derive(Clone, Debug)]
+pub struct Ema<O> {
+    pub inner: O,
+    pub momentum: f32,
+    pub overwrite_frequency: Option<u64>,
+    average: Vec<f32>,
+}
+
+impl<O: Optimizer> Ema<O> {
+    /// Keras's default `ema_momentum = 0.99`, no overwriting.
+    pub fn new(inner: O) -> Self {
+        Ema { inner, momentum: 0.99, overwrite_frequency: None, average: Vec::new() }
+    }
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    pub fn overwrite_frequency(mut self, steps: u64) -> Self {
+        self.overwrite_frequency = Some(steps).filter(|&s| s > 0);
+        self
+    }
+    /// The average so far (empty before the first step).
+    pub fn average(&self) -> &[f32] {
+        &self.average
+    }
+}
+
+impl<O: Optimizer> Optimizer for Ema<O> {
+    fn update(&mut self, params: &mut [f32], grads: &[f32]) {
+        let step = self.inner.iterations();
+        self.inner.update(params, grads);
+        self.average.resize(params.len(), 0.0);
+        let m = if step == 0 { 0.0 } else { self.momentum };
+        let overwrite = self.overwrite_frequency.is_some_and(|f| (step + 1) % f == 0);
+        params.par_chunks_mut(SPLIT).zip(self.average.par_chunks_mut(SPLIT)).for_each(|(p, a)| {
+            for (p, a) in p.iter_mut().zip(a) {
+                *a = m * *a + (1.0 - m) * *p;
+                if overwrite {
+                    *p = *a;
+                }
+            }
+        });
+    }
+    fn iterations(&self) -> u64 {
+        self.inner.iterations()
+    }
+    fn learning_rate(&self) -> f32 {
+        self.inner.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.inner.set_learning_rate(lr);
+    }
+    fn finalize(&mut self, params: &mut [f32]) {
+        self.inner.finalize(params);
+        if self.average.len() == params.len() {
+            params.copy_from_slice(&self.average);
+        }
+    }
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        let mut state = self.inner.state();
+        state.push(("ema.average", &self.average));
+        state
+    }
+    fn set_state(&mut self, iterations: u64, mut state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let at = state
+            .iter()
+            .position(|(n, _)| n == "ema.average")
+            .ok_or_else(|| Error::Input("optimizer state `ema.average` is missing".into()))?;
+        self.average = state.remove(at).1;
+        self.inner.set_state(iterations, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keras 3's EMA after k steps of SGD (lr 0.1) on a constant gradient
+    /// of 1, written out: the weights go 1 - 0.1 t, the average starts at
+    /// the first step's weights and then follows a = 0.9 a + 0.1 w.
+    #[test]
+    fn ema_after_k_steps_matches_keras_recurrence() {
+        let mut opt = Ema::new(Sgd::new(0.1)).momentum(0.9);
+        let mut params = [1.0f32];
+        let mut want_avg = 0.0f64;
+        for step in 0..5u64 {
+            opt.update(&mut params, &[1.0]);
+            let w = 1.0 - 0.1 * (step + 1) as f64;
+            want_avg = if step == 0 { w } else { 0.9 * want_avg + 0.1 * w };
+            assert!((params[0] as f64 - w).abs() < 1e-6);
+            assert!((opt.average()[0] as f64 - want_avg).abs() < 1e-6, "step {step}");
+        }
+        opt.finalize(&mut params);
+        assert!((params[0] as f64 - want_avg).abs() < 1e-6);
+        // Overwriting every 2 steps: after steps 2 and 4 the weights are the average.
+        let mut opt = Ema::new(Sgd::new(0.1)).momentum(0.5).overwrite_frequency(2);
+        let mut params = [1.0f32];
+        opt.update(&mut params, &[1.0]);
+        assert_eq!(params[0], 0.9);
+        opt.update(&mut params, &[1.0]);
+        assert!((params[0] - (0.5 * 0.9 + 0.5 * 0.8)).abs() < 1e-6, "{}", params[0]);
     }
 }

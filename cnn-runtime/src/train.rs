@@ -228,6 +228,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
             history.plot(&dir.join("history.svg"))?;
         }
     }
+    opt.finalize(&mut net.params_mut()[..M::TRAINABLE_PARAMS]);
     Ok(history)
 }
 
