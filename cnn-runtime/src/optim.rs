@@ -297,7 +297,7 @@ impl<O: Optimizer> Optimizer for Ema<O> {
         self.inner.update(params, grads);
         self.average.resize(params.len(), 0.0);
         let m = if step == 0 { 0.0 } else { self.momentum };
-        let overwrite = self.overwrite_frequency.is_some_and(|f| (step + 1) % f == 0);
+        let overwrite = self.overwrite_frequency.is_some_and(|f| (step + 1).is_multiple_of(f));
         params.par_chunks_mut(SPLIT).zip(self.average.par_chunks_mut(SPLIT)).for_each(|(p, a)| {
             for (p, a) in p.iter_mut().zip(a) {
                 *a = m * *a + (1.0 - m) * *p;
