@@ -380,3 +380,22 @@ fn batch_statistics_are_bitwise_the_same_on_one_and_three_threads() {
     };
     assert_eq!(run(1), run(3));
 }
+
+#[test]
+fn set_tensor_checks_name_and_length_and_changes_nothing_on_error() {
+    let mut net = Frozen::new(4);
+    let n = net.tensor("conv2d_1.kernel").unwrap().len();
+    let whitening: Vec<f32> = (0..n).map(|i| i as f32 * 0.01).collect();
+    net.set_tensor("conv2d_1.kernel", &whitening).unwrap();
+    assert_eq!(net.tensor("conv2d_1.kernel").unwrap(), &whitening[..]);
+    // A frozen layer set this way keeps the values through training.
+    let (images, labels) = frozen_batch(8);
+    net.train_step(&images, &labels, &mut Adam::default());
+    assert_eq!(net.tensor("conv2d_1.kernel").unwrap(), &whitening[..]);
+    let before = net.params().to_vec();
+    let err = net.set_tensor("conv2d_1.kernel", &whitening[1..]).unwrap_err().to_string();
+    assert!(err.contains("`conv2d_1.kernel` has shape [3, 3, 3, 4] (108 values), but 107"), "{err}");
+    let err = net.set_tensor("conv2d_9.kernel", &whitening).unwrap_err().to_string();
+    assert!(err.contains("no tensor `conv2d_9.kernel`") && err.contains("dense_1.kernel"), "{err}");
+    assert_eq!(net.params(), &before[..]);
+}

@@ -189,6 +189,31 @@ impl<S: Spec> Model<S> {
         S::TENSORS.iter().find(|t| t.name == name).map(|t| &self.params[t.range()])
     }
 
+    /// Sets one tensor from code, in Keras's layout (`[kh, kw, in, out]`
+    /// for a Conv2D kernel): airbench initializes its frozen whitening
+    /// layer this way. An unknown name, or values of another length, is an
+    /// error naming the tensor and its shape, and changes nothing.
+    pub fn set_tensor(&mut self, name: &str, values: &[f32]) -> Result<()> {
+        let Some(t) = S::TENSORS.iter().find(|t| t.name == name) else {
+            let names: Vec<&str> = S::TENSORS.iter().map(|t| t.name).collect();
+            return Err(Error::Input(format!(
+                "{} has no tensor `{name}`; its tensors are {}",
+                S::NAME,
+                names.join(", ")
+            )));
+        };
+        if values.len() != t.len {
+            return Err(Error::Input(format!(
+                "tensor `{name}` has shape {:?} ({} values), but {} values were given",
+                t.shape,
+                t.len,
+                values.len()
+            )));
+        }
+        self.params[t.range()].copy_from_slice(values);
+        Ok(())
+    }
+
     /// Training state beside the weights: step count, dropout seed.
     pub fn engine(&self) -> &Engine {
         &self.engine
