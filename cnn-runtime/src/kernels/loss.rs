@@ -58,6 +58,19 @@ pub fn cross_entropy(probs: &[f32], labels: &[u8], classes: usize, smoothing: f3
     labels.iter().enumerate().map(|(i, &l)| row_loss(&probs[i * classes..][..classes], l as usize, smoothing)).sum()
 }
 
+/// Rows whose largest value (the first, on a tie) is at their label:
+/// Keras's categorical accuracy.
+pub fn count_correct(probs: &[f32], labels: &[u8], classes: usize) -> usize {
+    labels
+        .iter()
+        .zip(probs.chunks_exact(classes))
+        .filter(|(&label, row)| {
+            let top = row.iter().enumerate().fold(0, |best, (j, &p)| if p > row[best] { j } else { best });
+            top == label as usize
+        })
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,17 +95,4 @@ mod tests {
         assert_eq!(loss, -(0.2f32 as f64).ln());
         assert_eq!(dz, [0.7, 0.2 - 1.0, 0.1]);
     }
-}
-
-/// Rows whose largest value (the first, on a tie) is at their label:
-/// Keras's categorical accuracy.
-pub fn count_correct(probs: &[f32], labels: &[u8], classes: usize) -> usize {
-    labels
-        .iter()
-        .zip(probs.chunks_exact(classes))
-        .filter(|(&label, row)| {
-            let top = row.iter().enumerate().fold(0, |best, (j, &p)| if p > row[best] { j } else { best });
-            top == label as usize
-        })
-        .count()
 }
