@@ -23,7 +23,7 @@ pub mod schedule;
 pub mod train;
 
 pub use batch::{Batch, Chain, Network, Shape, Shape1, Shape3};
-pub use data::{Augment, Dataset};
+pub use data::{Augment, Dataset, Pass};
 pub use engine::{Classifier, Mode, Spec};
 pub use error::{Error, Result};
 pub use history::{EpochStats, History};

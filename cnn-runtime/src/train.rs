@@ -8,7 +8,7 @@
 //! its last checkpoint gives bitwise the weights of one that was not.
 
 use crate::checkpoint::{self, TensorFile};
-use crate::data::{Augment, Dataset};
+use crate::data::{Augment, Dataset, Pass};
 use crate::engine::{Classifier, Spec};
 use crate::error::{Error, Result};
 use crate::history::{EpochStats, History};
@@ -175,7 +175,9 @@ pub fn fit<M: Classifier, O: Optimizer>(
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (step, indices) in order.chunks(options.batch_size).enumerate() {
             let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
-            train.fill_batch(indices, x, y, options.augment.map(|a| (a, &mut augment_rng)));
+            let pass =
+                options.augment.map(|augment| Pass { augment, rng: &mut augment_rng, epoch, seed: options.seed });
+            train.fill_batch(indices, x, y, pass);
             if let LearningRate::PerStep(s) = &options.learning_rate {
                 opt.set_learning_rate(s.lr(opt.iterations()));
             }

@@ -7,7 +7,7 @@ pub mod download;
 pub mod png;
 
 use crate::error::{Error, Result};
-use crate::rng::Rng;
+use crate::rng::{hash2, Rng};
 
 /// Labelled images, NHWC `u8`, kept in memory as stored (CIFAR-10's 60,000
 /// images take 184 MB rather than 737 MB as f32).
@@ -24,16 +24,44 @@ pub struct Dataset {
 /// sampled with bilinear interpolation and edges repeated (Keras's
 /// `apply_affine_transform` with `order=1`, `fill_mode="nearest"`), then a
 /// horizontal flip half of the time.
+///
+/// airbench's augmentation instead: `crop = 2` (random crops of the image
+/// padded by 2 pixels with reflection: whole-pixel translations by up to 2,
+/// Keras's `RandomTranslation(fill_mode = "reflect")`), `shift = 0`, and
+/// `alternate_flip`: a random half of the images flip in the first epoch,
+/// and each later epoch flips exactly those the one before did not.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Augment {
     pub shift: f32,
     pub flip: bool,
+    /// Whole-pixel translations up to this many pixels, reflected at the
+    /// edges; used where `shift` is 0.
+    pub crop: usize,
+    /// Flips that alternate by epoch (needs `flip`).
+    pub alternate_flip: bool,
 }
 
 impl Default for Augment {
     fn default() -> Self {
-        Augment { shift: 0.1, flip: true }
+        Augment { shift: 0.1, flip: true, crop: 0, alternate_flip: false }
     }
+}
+
+impl Augment {
+    /// airbench94's: reflected crops by up to 2 pixels, alternating flips.
+    pub fn airbench() -> Self {
+        Augment { shift: 0.0, flip: true, crop: 2, alternate_flip: true }
+    }
+}
+
+/// What an augmented batch needs beside the options: the epoch's random
+/// draws, the epoch (from 1) and the run's seed, which fix each image's
+/// alternating flip.
+pub struct Pass<'a> {
+    pub augment: Augment,
+    pub rng: &'a mut Rng,
+    pub epoch: usize,
+    pub seed: u64,
 }
 
 impl Dataset {
@@ -91,13 +119,7 @@ impl Dataset {
     /// Writes images `indices`, scaled to [0, 1] and augmented if asked,
     /// into `images` (`indices.len() * image_len` values) and their labels
     /// into `labels`.
-    pub fn fill_batch(
-        &self,
-        indices: &[usize],
-        images: &mut [f32],
-        labels: &mut [u8],
-        mut augment: Option<(Augment, &mut Rng)>,
-    ) {
+    pub fn fill_batch(&self, indices: &[usize], images: &mut [f32], labels: &mut [u8], mut augment: Option<Pass>) {
         let len = self.image_len();
         assert!(images.len() == indices.len() * len && labels.len() == indices.len(), "fill_batch: buffers do not fit");
         for ((&i, out), label) in indices.iter().zip(images.chunks_exact_mut(len)).zip(labels.iter_mut()) {
@@ -105,7 +127,20 @@ impl Dataset {
             let src = self.image(i);
             match augment.as_mut() {
                 None => out.iter_mut().zip(src).for_each(|(o, &s)| *o = s as f32 * (1.0 / 255.0)),
-                Some((aug, rng)) => self.augmented(src, out, *aug, rng),
+                Some(pass) => {
+                    let aug = pass.augment;
+                    // A fixed random half first, then every other epoch;
+                    // otherwise drawn after the translation, as before.
+                    let alternating = aug.alternate_flip.then(|| {
+                        let first = hash2(pass.seed ^ 0x666c_6970, i as u64) & 1 == 1;
+                        aug.flip && (first ^ pass.epoch.is_multiple_of(2))
+                    });
+                    if aug.shift == 0.0 {
+                        self.cropped(src, out, aug, alternating, pass.rng);
+                    } else {
+                        self.augmented(src, out, aug, alternating, pass.rng);
+                    }
+                }
             }
         }
     }
@@ -113,11 +148,11 @@ impl Dataset {
     /// Keras's translation: output pixel (y, x) reads the input at
     /// (y + dy, x + dx), interpolated between the four nearest pixels, with
     /// coordinates outside the image clamped to its edge.
-    fn augmented(&self, src: &[u8], out: &mut [f32], aug: Augment, rng: &mut Rng) {
+    fn augmented(&self, src: &[u8], out: &mut [f32], aug: Augment, flip: Option<bool>, rng: &mut Rng) {
         let [h, w, c] = self.shape;
         let dy = (2.0 * rng.unit() - 1.0) * aug.shift * h as f32;
         let dx = (2.0 * rng.unit() - 1.0) * aug.shift * w as f32;
-        let flip = aug.flip && rng.below(2) == 1;
+        let flip = flip.unwrap_or_else(|| aug.flip && rng.below(2) == 1);
         let px = |y: usize, x: usize, ch: usize| src[(y * w + x) * c + ch] as f32;
         for y in 0..h {
             let r = Tap::new(y as f32 + dy, h);
@@ -132,6 +167,41 @@ impl Dataset {
             }
         }
     }
+}
+
+impl Dataset {
+    /// A whole-pixel translation by up to `crop` pixels each way (a crop of
+    /// the image padded by `crop` with reflection), then the flip: output
+    /// pixel (y, x) reads (y + dy, x + dx), reflected at the edges.
+    fn cropped(&self, src: &[u8], out: &mut [f32], aug: Augment, flip: Option<bool>, rng: &mut Rng) {
+        let [h, w, c] = self.shape;
+        let (crop, span) = (aug.crop as isize, 2 * aug.crop + 1);
+        let dy = rng.below(span) as isize - crop;
+        let dx = rng.below(span) as isize - crop;
+        let flip = flip.unwrap_or_else(|| aug.flip && rng.below(2) == 1);
+        for y in 0..h {
+            let sy = reflect(y as isize + dy, h);
+            for x in 0..w {
+                let sx = reflect((if flip { w - 1 - x } else { x }) as isize + dx, w);
+                let (from, to) = ((sy * w + sx) * c, (y * w + x) * c);
+                for ch in 0..c {
+                    out[to + ch] = src[from + ch] as f32 * (1.0 / 255.0);
+                }
+            }
+        }
+    }
+}
+
+/// `at` reflected into `0..len` without repeating the edge (numpy's and
+/// Keras's "reflect": -1 reads 1, len reads len - 2).
+fn reflect(at: isize, len: usize) -> usize {
+    let len = len as isize;
+    if len == 1 {
+        return 0;
+    }
+    let period = 2 * (len - 1);
+    let m = at.rem_euclid(period);
+    (if m < len { m } else { period - m }) as usize
 }
 
 /// Where one output coordinate samples the input along an axis of length
@@ -176,7 +246,8 @@ mod tests {
         let (mut flips, mut fractional) = (0, 0);
         let ramp = |at: f32| 20.0 * at.clamp(0.0, 9.0) / 255.0;
         for _ in 0..200 {
-            data.fill_batch(&[0], &mut out, &mut label, Some((Augment::default(), &mut rng)));
+            let pass = Pass { augment: Augment::default(), rng: &mut rng, epoch: 1, seed: 0 };
+            data.fill_batch(&[0], &mut out, &mut label, Some(pass));
             let at = |y: usize, x: usize, ch: usize| out[(y * 10 + x) * 2 + ch];
             let flip = at(0, 0, 0) > at(0, 9, 0);
             let dx = at(0, if flip { 4 } else { 5 }, 0) * 255.0 / 20.0 - 5.0;
@@ -194,6 +265,53 @@ mod tests {
         }
         assert!((60..140).contains(&flips), "{flips} flips in 200");
         assert!(fractional > 150, "only {fractional} of 200 shifts were fractional");
+    }
+
+    #[test]
+    fn reflected_crops_read_back_from_a_ramp_and_flips_alternate() {
+        // A 6x6 ramp: channel 0 is 10 * column, channel 1 is 10 * row.
+        let image: Vec<u8> = (0..36).flat_map(|i| [(i % 6 * 10) as u8, (i / 6 * 10) as u8]).collect();
+        let data = Dataset::new(image.clone(), vec![0], [6, 6, 2]).unwrap();
+        let value = |i: usize| (i * 10) as f32 * (1.0 / 255.0);
+        let (mut out, mut label) = (vec![0.0; 72], vec![0]);
+        let mut rng = Rng::new(5);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let augment = Augment { flip: false, ..Augment::airbench() };
+            data.fill_batch(&[0], &mut out, &mut label, Some(Pass { augment, rng: &mut rng, epoch: 1, seed: 0 }));
+            // The offset is where output (2, 2) read from, 2 pixels either way.
+            let (dx, dy) = (
+                (out[(2 * 6 + 2) * 2] * 25.5).round() as isize - 2,
+                (out[(2 * 6 + 2) * 2 + 1] * 25.5).round() as isize - 2,
+            );
+            assert!(dx.abs() <= 2 && dy.abs() <= 2, "({dy}, {dx})");
+            seen.insert((dy, dx));
+            for y in 0..6 {
+                for x in 0..6 {
+                    let at = (y * 6 + x) * 2;
+                    assert_eq!(out[at], value(reflect(x as isize + dx, 6)), "({y}, {x}) by {dx}");
+                    assert_eq!(out[at + 1], value(reflect(y as isize + dy, 6)), "({y}, {x}) by {dy}");
+                }
+            }
+        }
+        assert_eq!(seen.len(), 25, "every offset in [-2, 2]² comes up");
+        assert_eq!((reflect(-1, 6), reflect(-2, 6), reflect(6, 6), reflect(7, 6)), (1, 2, 4, 3));
+        // Alternating flips: 40 copies of the image; each flips in exactly
+        // one of two consecutive epochs, about half in each.
+        let data = Dataset::new(image.repeat(40), vec![0; 40], [6, 6, 2]).unwrap();
+        let indices: Vec<usize> = (0..40).collect();
+        let flipped = |epoch: usize| {
+            let (mut out, mut labels) = (vec![0.0; 40 * 72], vec![0; 40]);
+            let augment = Augment { crop: 0, ..Augment::airbench() };
+            let pass = Pass { augment, rng: &mut Rng::new(epoch as u64), epoch, seed: 9 };
+            data.fill_batch(&indices, &mut out, &mut labels, Some(pass));
+            out.chunks(72).map(|img| img[0] > img[10]).collect::<Vec<bool>>()
+        };
+        let (one, two, three) = (flipped(1), flipped(2), flipped(3));
+        assert!(one.iter().zip(&two).all(|(a, b)| a != b), "epoch 2 flips what epoch 1 did not");
+        assert_eq!(one, three);
+        let count = one.iter().filter(|&&f| f).count();
+        assert!((10..30).contains(&count), "{count} of 40 flipped");
     }
 
     #[test]
