@@ -123,6 +123,6 @@ pub mod prelude {
     pub use crate::cnn;
     pub use cnn_runtime::{
         Adam, Augment, Batch, CosineDecay, Dataset, Ema, FitOptions, History, LearningRate, Mode, Network, Optimizer,
-        PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Verbosity,
+        PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Tta, Verbosity,
     };
 }

@@ -217,3 +217,36 @@ fn weight_averaging_ends_fit_with_the_average_and_resumes_bitwise() {
     let bits = |net: &Tiny| net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a), bits(&b));
 }
+
+#[test]
+fn test_time_augmentation_is_the_mean_of_its_views() {
+    use cnn::data::{mirrored, translated};
+    let (train, test) = (data(100, 7), data(30, 8));
+    let mut net = Tiny::new(3);
+    net.fit(&mut RmsProp::new(3e-3), &train, None, &options(2, &tempdir("tta"))).unwrap();
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let (mut x, mut y) = (vec![0.0; test.len() * Tiny::INPUT_LEN], vec![0u8; test.len()]);
+    test.fill_batch(&indices, &mut x, &mut y, None);
+    let shape = Tiny::INPUT_SHAPE;
+    let pair = |x: &[f32]| -> Vec<f32> {
+        let (a, b) = (net.predict(x), net.predict(&mirrored(x, shape)));
+        a.iter().zip(&b).map(|(a, b)| 0.5 * a + 0.5 * b).collect()
+    };
+    let (plain, up, down) = (pair(&x), pair(&translated(&x, shape, -1)), pair(&translated(&x, shape, 1)));
+    let level2: Vec<f32> =
+        plain.iter().zip(up.iter().zip(&down)).map(|(p, (u, d))| 0.5 * p + 0.25 * u + 0.25 * d).collect();
+    let expect = |probs: &[f32]| {
+        let loss: f64 =
+            y.iter().enumerate().map(|(i, &l)| -(probs[i * 3 + l as usize].clamp(1e-7, 1.0 - 1e-7) as f64).ln()).sum();
+        loss / y.len() as f64
+    };
+    for (tta, probs) in [(Tta::None, net.predict(&x)), (Tta::Mirror, plain.clone()), (Tta::MirrorTranslate, level2)] {
+        let got = net.evaluate_tta(&test, 64, tta).unwrap();
+        assert!((got.loss - expect(&probs)).abs() < 1e-9, "{tta:?}: {} vs {}", got.loss, expect(&probs));
+    }
+    // The views differ: a translation by one pixel reads a reflected edge.
+    let ramp: Vec<f32> = (0..3).map(|i| i as f32).collect();
+    assert_eq!(translated(&ramp, [1, 3, 1], 1), [1.0, 2.0, 1.0]);
+    assert_eq!(translated(&ramp, [1, 3, 1], -1), [1.0, 0.0, 1.0]);
+    assert_eq!(mirrored(&ramp, [1, 3, 1]), [2.0, 1.0, 0.0]);
+}

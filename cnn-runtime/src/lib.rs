@@ -31,7 +31,7 @@ pub use info::{Init, Initializer, LayerInfo, TensorInfo};
 pub use model::{Engine, Model};
 pub use optim::{Adam, Ema, Optimizer, RmsProp, Sgd};
 pub use schedule::{CosineDecay, LearningRate, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, Schedule};
-pub use train::{evaluate, fit, Evaluation, FitOptions, Verbosity};
+pub use train::{evaluate, evaluate_tta, fit, Evaluation, FitOptions, Tta, Verbosity};
 
 /// What the code that `cnn!` generates calls; not a stable API.
 #[doc(hidden)]

@@ -381,6 +381,11 @@ impl<S: Classifier> Model<S> {
     pub fn evaluate(&self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
         train::evaluate(self, data, batch_size)
     }
+
+    /// [`Self::evaluate`] with test-time augmentation (see [`train::Tta`]).
+    pub fn evaluate_tta(&self, data: &Dataset, batch_size: usize, tta: train::Tta) -> Result<Evaluation> {
+        train::evaluate_tta(self, data, batch_size, tta)
+    }
 }
 
 impl<S: Spec> Network for Model<S> {

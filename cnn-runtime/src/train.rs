@@ -8,7 +8,7 @@
 //! its last checkpoint gives bitwise the weights of one that was not.
 
 use crate::checkpoint::{self, TensorFile};
-use crate::data::{Augment, Dataset, Pass};
+use crate::data::{mirrored, translated, Augment, Dataset, Pass};
 use crate::engine::{Classifier, Spec};
 use crate::error::{Error, Result};
 use crate::history::{EpochStats, History};
@@ -74,6 +74,21 @@ pub struct Evaluation {
     pub accuracy: f64,
 }
 
+/// Test-time augmentation in [`evaluate_tta`]: which views of each image
+/// are averaged (their softmax outputs, each view weighted as airbench
+/// weighs its logits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tta {
+    /// The image alone: Keras's `evaluate`.
+    None,
+    /// The mean of the image and its mirror (airbench's `tta_level = 1`).
+    Mirror,
+    /// Half the mirrored pair, and a quarter each the mirrored pairs of
+    /// the image translated by one pixel up-left and down-right with
+    /// reflection (airbench's `tta_level = 2`).
+    MirrorTranslate,
+}
+
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
 fn check_shape<M: Spec>(data: &Dataset, what: &str) -> Result<()> {
@@ -97,6 +112,30 @@ fn check_shape<M: Spec>(data: &Dataset, what: &str) -> Result<()> {
 
 /// Loss and accuracy on `data`, in inference mode (dropout off).
 pub fn evaluate<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+    evaluate_tta(net, data, batch_size, Tta::None)
+}
+
+/// The mean of `net`'s outputs over the views `tta` names of the images in
+/// `x`, NHWC in `shape`.
+fn predict_views<M: Classifier>(net: &Model<M>, x: &[f32], shape: [usize; 3], tta: Tta) -> Result<Vec<f32>> {
+    let mirror_pair = |x: &[f32]| -> Result<Vec<f32>> {
+        let (a, b) = (net.try_predict(x)?, net.try_predict(&mirrored(x, shape))?);
+        Ok(a.iter().zip(&b).map(|(a, b)| 0.5 * a + 0.5 * b).collect())
+    };
+    Ok(match tta {
+        Tta::None => net.try_predict(x)?,
+        Tta::Mirror => mirror_pair(x)?,
+        Tta::MirrorTranslate => {
+            let (plain, up, down) =
+                (mirror_pair(x)?, mirror_pair(&translated(x, shape, -1))?, mirror_pair(&translated(x, shape, 1))?);
+            plain.iter().zip(up.iter().zip(&down)).map(|(p, (u, d))| 0.5 * p + 0.25 * u + 0.25 * d).collect()
+        }
+    })
+}
+
+/// [`evaluate`] with test-time augmentation: the loss and accuracy of the
+/// mean output over the views `tta` names.
+pub fn evaluate_tta<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize, tta: Tta) -> Result<Evaluation> {
     check_shape::<M>(data, "evaluation")?;
     let batch_size = batch_size.max(1);
     let mut images = vec![0.0; batch_size * M::INPUT_LEN];
@@ -106,7 +145,7 @@ pub fn evaluate<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize
     for indices in all.chunks(batch_size) {
         let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
         data.fill_batch(indices, x, y, None);
-        let probs = net.try_predict(x)?;
+        let probs = predict_views(net, x, M::INPUT_SHAPE, tta)?;
         loss += cross_entropy(&probs, y, M::OUTPUT_LEN, net.label_smoothing());
         correct += count_correct(&probs, y, M::OUTPUT_LEN);
     }

@@ -192,6 +192,37 @@ impl Dataset {
     }
 }
 
+/// NHWC images of `shape`, each mirrored left to right.
+pub fn mirrored(x: &[f32], [h, w, c]: [usize; 3]) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for (img, dst) in x.chunks_exact(h * w * c).zip(out.chunks_exact_mut(h * w * c)) {
+        for y in 0..h {
+            for xx in 0..w {
+                let (from, to) = ((y * w + (w - 1 - xx)) * c, (y * w + xx) * c);
+                dst[to..to + c].copy_from_slice(&img[from..from + c]);
+            }
+        }
+    }
+    out
+}
+
+/// NHWC images of `shape`, each translated by `by` pixels in both axes
+/// (output (y, x) reads (y + by, x + by)), reflected at the edges: the
+/// view of a crop of the image padded by `|by|` with reflection.
+pub fn translated(x: &[f32], [h, w, c]: [usize; 3], by: isize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for (img, dst) in x.chunks_exact(h * w * c).zip(out.chunks_exact_mut(h * w * c)) {
+        for y in 0..h {
+            let sy = reflect(y as isize + by, h);
+            for xx in 0..w {
+                let (from, to) = ((sy * w + reflect(xx as isize + by, w)) * c, (y * w + xx) * c);
+                dst[to..to + c].copy_from_slice(&img[from..from + c]);
+            }
+        }
+    }
+    out
+}
+
 /// `at` reflected into `0..len` without repeating the edge (numpy's and
 /// Keras's "reflect": -1 reads 1, len reads len - 2).
 fn reflect(at: isize, len: usize) -> usize {
