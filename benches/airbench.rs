@@ -4,12 +4,12 @@
 //! `keras_graph_speed.py nets/airbench.json --batch 512 --images 3072`.
 //!
 //! `cargo bench --bench airbench` prints one line:
-//! `RESULT net=airbench train_images_per_s=X threads=T batch=512`.
+//! `RESULT net=airbench train_images_per_s=X threads=T batch=512 params=P`.
 //! `CNN_BENCH_IMAGES` sets how many images are timed (default 3072).
 
 use cnn::prelude::*;
-use cnn::rng::Rng;
-use std::time::Instant;
+
+mod common;
 
 cnn! {
     /// airbench94's network (Keller Jordan, 2024) as the anchors declare it.
@@ -43,28 +43,6 @@ cnn! {
     }
 }
 
-const BATCH: usize = 512;
-
 fn main() {
-    let images: usize = std::env::var("CNN_BENCH_IMAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(3072);
-    let mut rng = Rng::new(1);
-    let x: Vec<f32> = (0..BATCH * Airbench::INPUT_LEN).map(|_| rng.unit()).collect();
-    let labels: Vec<u8> = (0..BATCH).map(|_| rng.below(10) as u8).collect();
-    let mut net = Airbench::new(0);
-    let mut opt = Sgd::new(1e-3).momentum(0.9).nesterov(true);
-    for _ in 0..2 {
-        net.train_step(&x, &labels, &mut opt);
-    }
-    let steps = (images / BATCH).max(1);
-    let start = Instant::now();
-    for _ in 0..steps {
-        std::hint::black_box(net.train_step(&x, &labels, &mut opt));
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    println!(
-        "RESULT net=airbench train_images_per_s={:.0} threads={} batch={BATCH} params={}",
-        (steps * BATCH) as f64 / seconds,
-        rayon::current_num_threads(),
-        Airbench::TOTAL_PARAMS
-    );
+    common::train_rate::<Airbench>("airbench", 512, 3072);
 }

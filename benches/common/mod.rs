@@ -1,0 +1,34 @@
+//! The timing loop of the graph benchmarks (`airbench`, `resnet20`), the
+//! same work as `keras_graph_speed.py`: training steps with SGD (Nesterov
+//! momentum 0.9) on random data, after two warm-up steps.
+
+use cnn::rng::Rng;
+use cnn::{Classifier, Model, Sgd};
+use std::time::Instant;
+
+/// Times training steps of `batch` images until `CNN_BENCH_IMAGES` (default
+/// `images`) have passed, and prints
+/// `RESULT net=NAME train_images_per_s=X threads=T batch=B params=P`.
+pub fn train_rate<S: Classifier>(name: &str, batch: usize, images: usize) {
+    let images: usize = std::env::var("CNN_BENCH_IMAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(images);
+    let mut rng = Rng::new(1);
+    let x: Vec<f32> = (0..batch * S::INPUT_LEN).map(|_| rng.unit()).collect();
+    let labels: Vec<u8> = (0..batch).map(|_| rng.below(S::OUTPUT_LEN) as u8).collect();
+    let mut net = Model::<S>::new(0);
+    let mut opt = Sgd::new(1e-3).momentum(0.9).nesterov(true);
+    for _ in 0..2 {
+        net.train_step(&x, &labels, &mut opt);
+    }
+    let steps = (images / batch).max(1);
+    let start = Instant::now();
+    for _ in 0..steps {
+        std::hint::black_box(net.train_step(&x, &labels, &mut opt));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "RESULT net={name} train_images_per_s={:.0} threads={} batch={batch} params={}",
+        (steps * batch) as f64 / seconds,
+        rayon::current_num_threads(),
+        S::TOTAL_PARAMS
+    );
+}
