@@ -9,7 +9,7 @@
 use super::activation::{bias_activate, Activation};
 use super::gemm::{sgemm, MatRef};
 use super::window::{col2im, patches, Window};
-use super::winograd::Winograd;
+use super::winograd::{transpose, Winograd};
 
 /// Below this many input channels, Winograd's 16 sgemms are too shallow
 /// (k = channels) to beat im2col's single deeper one: measured on the
@@ -76,13 +76,8 @@ impl Conv {
             // multiplies row-major operands (broadcasts into register
             // tiles) instead of short dot products over the filters.
             None => {
-                let (k, f) = (self.window.patch_len(), self.filters);
-                assert!(kernel.len() == k * f && prepared.len() >= k * f, "conv prepare: kernel does not fit");
-                for (e, row) in kernel.chunks_exact(f).enumerate() {
-                    for (o, &v) in row.iter().enumerate() {
-                        prepared[o * k + e] = v;
-                    }
-                }
+                assert!(kernel.len() == self.kernel_len(), "conv prepare: kernel does not fit");
+                transpose(kernel, self.window.patch_len(), self.filters, prepared);
             }
         }
     }

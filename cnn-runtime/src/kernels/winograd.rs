@@ -368,7 +368,7 @@ impl Winograd {
 }
 
 /// `out [cols x rows] = m [rows x cols]ᵀ`, both row-major.
-fn transpose(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+pub(super) fn transpose(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
     assert!(m.len() >= rows * cols && out.len() >= rows * cols, "transpose: matrix does not fit");
     for (i, row) in m[..rows * cols].chunks_exact(cols).enumerate() {
         for (j, &x) in row.iter().enumerate() {
