@@ -21,7 +21,7 @@ use crate::kernels::batchnorm;
 use crate::kernels::conv::{conv2d_backward, conv2d_forward, scratch_len as conv_scratch_len};
 use crate::kernels::dense;
 use crate::kernels::dropout::{dropout_backward, dropout_forward, DropoutKey};
-use crate::kernels::loss::{count_correct, softmax_cross_entropy};
+use crate::kernels::loss::{count_correct, cross_entropy, softmax_cross_entropy};
 use crate::kernels::pool::{global_pool_backward, global_pool_forward, pool_backward, pool_forward};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -443,6 +443,14 @@ fn deliver(g: &[f32], dst: &mut [f32], add: bool) {
     }
 }
 
+/// Marks the gradient at node `j`'s output as written and returns its
+/// buffer and whether the writer adds to what an earlier one left there.
+fn claim(written: &mut [bool], grad_buffer: &[usize], j: usize) -> (usize, bool) {
+    let add = written[j];
+    written[j] = true;
+    (grad_buffer[j], add)
+}
+
 /// Two different buffers of `all`, both mutable.
 fn two(all: &mut [Vec<f32>], a: usize, b: usize) -> (&mut Vec<f32>, &mut Vec<f32>) {
     assert!(a != b, "two: one buffer twice");
@@ -509,9 +517,8 @@ pub(crate) fn backward(
         _ => false,
     });
     let Some(top) = top else {
-        // A softmax straight on the input: nothing to learn.
-        let mut g = vec![0.0; n * classes];
-        return (softmax_cross_entropy(probs, labels, classes, smoothing, 1.0 / n as f32, &mut g), correct);
+        // A softmax straight on the input: nothing to learn, no gradient.
+        return (cross_entropy(probs, labels, classes, smoothing), correct);
     };
     let top_grad = &mut ws.grads[ws.grad_buffer[top]][..n * classes];
     let loss = softmax_cross_entropy(probs, labels, classes, smoothing, 1.0 / n as f32, top_grad);
@@ -532,13 +539,45 @@ pub(crate) fn backward(
         let y = buffer(&ws.outs, nodes, Some(i), x, n);
         let derivative = !(fused && i == last);
         let own = ws.grad_buffer[i];
-        // Where the gradient at the (first) input goes: `Some((buffer,
-        // add))`, the buffer being this node's own where it works in place.
-        let target = wanted(node.input()).map(|j| {
-            let add = ws.written[j];
-            ws.written[j] = true;
-            (ws.grad_buffer[j], add)
-        });
+        // Where the gradient at an input goes: `Some((buffer, add))`, the
+        // buffer being this node's own where it works in place.
+        let mut target_of = |at: Option<usize>| wanted(at).map(|j| claim(&mut ws.written, &ws.grad_buffer, j));
+        match node.op {
+            Op::Add => {
+                for &at in node.inputs {
+                    if let Some((to, add)) = target_of(at).filter(|&(to, _)| to != own) {
+                        let (g, dst) = two(&mut ws.grads, own, to);
+                        deliver(&g[..n * out_len], &mut dst[..n * out_len], add);
+                    }
+                }
+                continue;
+            }
+            Op::Concatenate { positions, channels } => {
+                let width = out_len / positions;
+                let mut offset = 0;
+                for (&at, &c) in node.inputs.iter().zip(channels) {
+                    if let Some((to, add)) = target_of(at) {
+                        let (g, dst) = two(&mut ws.grads, own, to);
+                        let g = &g[..n * out_len];
+                        let rows = span_len(c) / c;
+                        dst[..n * positions * c].par_chunks_mut(rows * c).enumerate().for_each(|(s, d)| {
+                            for (r, cell) in d.chunks_exact_mut(c).enumerate() {
+                                let from = &g[(s * rows + r) * width + offset..][..c];
+                                if add {
+                                    cell.iter_mut().zip(from).for_each(|(d, g)| *d += g);
+                                } else {
+                                    cell.copy_from_slice(from);
+                                }
+                            }
+                        });
+                    }
+                    offset += c;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let target = target_of(node.input());
         if node.elementwise() {
             let gc = &mut ws.grads[own][..n * out_len];
             backward_elementwise(
@@ -561,60 +600,6 @@ pub(crate) fn backward(
                 deliver(&g[..n * out_len], &mut dst[..n * in_len], add);
             }
             continue;
-        }
-        match node.op {
-            Op::Add => {
-                let first_target = target;
-                for (k, &at) in node.inputs.iter().enumerate() {
-                    let to = if k == 0 {
-                        first_target
-                    } else {
-                        wanted(at).map(|j| {
-                            let add = ws.written[j];
-                            ws.written[j] = true;
-                            (ws.grad_buffer[j], add)
-                        })
-                    };
-                    if let Some((to, add)) = to.filter(|&(to, _)| to != own) {
-                        let (g, dst) = two(&mut ws.grads, own, to);
-                        deliver(&g[..n * out_len], &mut dst[..n * out_len], add);
-                    }
-                }
-                continue;
-            }
-            Op::Concatenate { positions, channels } => {
-                let width = out_len / positions;
-                let mut offset = 0;
-                for (k, (&at, &c)) in node.inputs.iter().zip(channels).enumerate() {
-                    let to = if k == 0 {
-                        target
-                    } else {
-                        wanted(at).map(|j| {
-                            let add = ws.written[j];
-                            ws.written[j] = true;
-                            (ws.grad_buffer[j], add)
-                        })
-                    };
-                    if let Some((to, add)) = to {
-                        let (g, dst) = two(&mut ws.grads, own, to);
-                        let g = &g[..n * out_len];
-                        let rows = span_len(c) / c;
-                        dst[..n * positions * c].par_chunks_mut(rows * c).enumerate().for_each(|(s, d)| {
-                            for (r, cell) in d.chunks_exact_mut(c).enumerate() {
-                                let from = &g[(s * rows + r) * width + offset..][..c];
-                                if add {
-                                    cell.iter_mut().zip(from).for_each(|(d, g)| *d += g);
-                                } else {
-                                    cell.copy_from_slice(from);
-                                }
-                            }
-                        });
-                    }
-                    offset += c;
-                }
-                continue;
-            }
-            _ => {}
         }
         // The rest write a gradient of another shape into another buffer.
         let (gc, dx, add) = match target {
