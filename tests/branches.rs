@@ -59,8 +59,15 @@ fn a_branched_network_prints_keras_functional_summary() {
         assert_eq!(lines[concat + 1 + k].trim(), *input);
     }
     assert!(summary.contains("Total params: "));
-    // A chain keeps the sequential table.
-    assert!(!ResNet20::summary().is_empty() && ResNet20::summary().contains("add_1 (Add)"));
+    // ResNet-20's identity shortcut: add_1 reads the block's last
+    // BatchNormalization and, on its second line, the stem's activation.
+    // (A chain keeps the sequential table: `shapes.rs` checks the seed's
+    // byte for byte.)
+    let resnet = ResNet20::summary();
+    let add = resnet.lines().position(|l| l.starts_with("add_1 (Add)")).unwrap();
+    let lines: Vec<&str> = resnet.lines().collect();
+    assert!(lines[add].trim_end().ends_with("batch_normalization_3[0][0]"), "{}", lines[add]);
+    assert_eq!(lines[add + 1].trim(), "activation_1[0][0]");
 }
 
 fn batch(n: usize, seed: u64, len: usize) -> (Vec<f32>, Vec<u8>) {
