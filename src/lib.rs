@@ -122,7 +122,8 @@ pub use cnn_runtime::*;
 pub mod prelude {
     pub use crate::cnn;
     pub use cnn_runtime::{
-        Adam, Augment, Batch, CosineDecay, Dataset, Ema, FitOptions, History, LearningRate, Mode, Network, Optimizer,
+        Adam, Augment, Batch, CosineDecay, Dataset, Ema, FitOptions, History, LearningRate, Lookahead, Mode, Network,
+        Optimizer,
         PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Tta, Verbosity,
     };
 }

@@ -21,6 +21,7 @@ pub mod optim;
 pub mod rng;
 pub mod schedule;
 pub mod train;
+pub mod whitening;
 
 pub use batch::{Batch, Chain, Network, Shape, Shape1, Shape3};
 pub use data::{Augment, Dataset, Pass};
@@ -29,7 +30,7 @@ pub use error::{Error, Result};
 pub use history::{EpochStats, History};
 pub use info::{Init, Initializer, LayerInfo, TensorInfo};
 pub use model::{Engine, Model};
-pub use optim::{Adam, Ema, Optimizer, RmsProp, Sgd};
+pub use optim::{Adam, Ema, Lookahead, Optimizer, RmsProp, Sgd};
 pub use schedule::{CosineDecay, LearningRate, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, Schedule};
 pub use train::{evaluate, evaluate_tta, fit, Evaluation, FitOptions, Tta, Verbosity};
 

@@ -9,6 +9,7 @@ use crate::data::Dataset;
 use crate::engine::{self, Classifier, Mode, Spec, Workspace};
 use crate::error::{Error, Result};
 use crate::history::History;
+use crate::info::TensorInfo;
 use crate::init::init_params;
 use crate::kernels::dropout::DropoutKey;
 use crate::optim::Optimizer;
@@ -212,6 +213,18 @@ impl<S: Spec> Model<S> {
         }
         self.params[t.range()].copy_from_slice(values);
         Ok(())
+    }
+
+    /// One value per trainable parameter, `rule(tensor)` for each value of
+    /// each trainable tensor, in the order of the gradient: per-tensor
+    /// learning-rate multipliers for [`crate::Sgd::lr_multipliers`]
+    /// (airbench: 64 for every `.beta`, 1 elsewhere).
+    pub fn tensor_multipliers(&self, rule: impl Fn(&TensorInfo) -> f32) -> Vec<f32> {
+        let mut out = vec![1.0; S::TRAINABLE_PARAMS];
+        for t in S::TENSORS.iter().filter(|t| t.trainable) {
+            out[t.range()].fill(rule(t));
+        }
+        out
     }
 
     /// Training state beside the weights: step count, dropout seed.

@@ -116,12 +116,24 @@ impl Optimizer for RmsProp {
 }
 
 /// Keras's SGD: `v = momentum v - lr g`; `p += v` (or, Nesterov,
-/// `p += momentum v - lr g`). Defaults: lr 0.01, no momentum.
+/// `p += momentum v - lr g`). Defaults: lr 0.01, no momentum, no weight
+/// decay.
+///
+/// `weight_decay(wd)` is Keras 3's form, decoupled from the gradient:
+/// before each step `p -= lr wd p`, with the step's base rate (after any
+/// schedule) and not through the momentum. `lr_multipliers` scales the
+/// rate of each trainable value (a parameter group's rate, as airbench
+/// gives BatchNormalization's biases 64x the rate of the kernels); the
+/// weight decay stays at the base rate, as in airbench, so a larger rate
+/// for a group does not decay it faster.
 #[derive(Clone, Debug)]
 pub struct Sgd {
     pub lr: f32,
     pub momentum: f32,
     pub nesterov: bool,
+    pub weight_decay: f32,
+    /// One per trainable value, or empty for 1 everywhere.
+    multipliers: Vec<f32>,
     iterations: u64,
     velocity: Vec<f32>,
 }
@@ -134,7 +146,15 @@ impl Default for Sgd {
 
 impl Sgd {
     pub fn new(lr: f32) -> Self {
-        Sgd { lr, momentum: 0.0, nesterov: false, iterations: 0, velocity: Vec::new() }
+        Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            multipliers: Vec::new(),
+            iterations: 0,
+            velocity: Vec::new(),
+        }
     }
     pub fn momentum(mut self, momentum: f32) -> Self {
         self.momentum = momentum;
@@ -144,21 +164,45 @@ impl Sgd {
         self.nesterov = nesterov;
         self
     }
+    /// Keras 3's `weight_decay`: `p -= lr wd p` before each step.
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// A learning-rate multiplier for every trainable value, as
+    /// [`crate::Model::tensor_multipliers`] builds them from a rule per
+    /// tensor. The first update checks the length.
+    pub fn lr_multipliers(mut self, multipliers: Vec<f32>) -> Self {
+        self.multipliers = multipliers;
+        self
+    }
 }
 
 impl Optimizer for Sgd {
     fn update(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "Sgd: parameters and gradients differ in length");
+        assert!(
+            self.multipliers.is_empty() || self.multipliers.len() == params.len(),
+            "Sgd: {} learning-rate multipliers for {} trainable values",
+            self.multipliers.len(),
+            params.len()
+        );
         self.velocity.resize(params.len(), 0.0);
         let (lr, m, nesterov) = (self.lr, self.momentum, self.nesterov);
-        params.par_chunks_mut(SPLIT).zip(grads.par_chunks(SPLIT)).zip(self.velocity.par_chunks_mut(SPLIT)).for_each(
-            |((p, g), v)| {
-                for ((p, g), v) in p.iter_mut().zip(g).zip(v) {
-                    *v = m * *v - lr * g;
-                    *p += if nesterov { m * *v - lr * g } else { *v };
-                }
-            },
-        );
+        let keep = 1.0 - lr * self.weight_decay;
+        let step = |p: &mut f32, g: f32, v: &mut f32, lr: f32| {
+            *p *= keep;
+            *v = m * *v - lr * g;
+            *p += if nesterov { m * *v - lr * g } else { *v };
+        };
+        let chunks = params.par_chunks_mut(SPLIT).zip(grads.par_chunks(SPLIT)).zip(self.velocity.par_chunks_mut(SPLIT));
+        if self.multipliers.is_empty() {
+            chunks.for_each(|((p, g), v)| p.iter_mut().zip(g).zip(v).for_each(|((p, &g), v)| step(p, g, v, lr)));
+        } else {
+            chunks.zip(self.multipliers.par_chunks(SPLIT)).for_each(|(((p, g), v), k)| {
+                p.iter_mut().zip(g).zip(v).zip(k).for_each(|(((p, &g), v), &k)| step(p, g, v, lr * k))
+            });
+        }
         self.iterations += 1;
     }
     fn iterations(&self) -> u64 {
@@ -337,6 +381,96 @@ impl<O: Optimizer> Optimizer for Ema<O> {
     }
 }
 
+/// airbench's lookahead on any optimizer: from step `start` on, every
+/// `every` steps, the slow weights move towards the parameters,
+/// `slow = rho slow + (1 - rho) params` with `rho = decay(step)`, and the
+/// parameters take the slow weights' values (the first time, the slow
+/// weights start as a copy). [`Optimizer::finalize`] leaves the slow
+/// weights in the parameters. airbench's decay rises over training,
+/// `0.95^5 (step / total)^3`, to move fast early and average strongly at
+/// the end. Its state (the slow weights) is checkpointed.
+#[derive(Clone)]
+pub struct Lookahead<O> {
+    pub inner: O,
+    pub every: u64,
+    pub start: u64,
+    decay: std::sync::Arc<dyn Fn(u64) -> f32 + Send + Sync>,
+    slow: Vec<f32>,
+}
+
+impl<O: std::fmt::Debug> std::fmt::Debug for Lookahead<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lookahead").field("inner", &self.inner).field("every", &self.every).field("start", &self.start).finish()
+    }
+}
+
+impl<O: Optimizer> Lookahead<O> {
+    /// Every `every` steps from step `start` (counting steps taken, so the
+    /// first update is step 1), with `decay(step)` the weight kept by the
+    /// slow weights.
+    pub fn new(inner: O, every: u64, start: u64, decay: impl Fn(u64) -> f32 + Send + Sync + 'static) -> Self {
+        Lookahead { inner, every: every.max(1), start, decay: std::sync::Arc::new(decay), slow: Vec::new() }
+    }
+    /// airbench94's: every 5 steps from `start`, `rho = 0.95^5 (step / total)^3`.
+    pub fn airbench(inner: O, start: u64, total: u64) -> Self {
+        let base = 0.95f64.powi(5);
+        Lookahead::new(inner, 5, start, move |step| (base * (step as f64 / total.max(1) as f64).powi(3)) as f32)
+    }
+    /// The slow weights (empty before the first lookahead step).
+    pub fn slow(&self) -> &[f32] {
+        &self.slow
+    }
+}
+
+impl<O: Optimizer> Optimizer for Lookahead<O> {
+    fn update(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.inner.update(params, grads);
+        let step = self.inner.iterations();
+        if step < self.start || !step.is_multiple_of(self.every) {
+            return;
+        }
+        if self.slow.len() != params.len() {
+            self.slow = params.to_vec();
+            return;
+        }
+        let rho = (self.decay)(step);
+        params.par_chunks_mut(SPLIT).zip(self.slow.par_chunks_mut(SPLIT)).for_each(|(p, s)| {
+            for (p, s) in p.iter_mut().zip(s) {
+                *s = rho * *s + (1.0 - rho) * *p;
+                *p = *s;
+            }
+        });
+    }
+    fn iterations(&self) -> u64 {
+        self.inner.iterations()
+    }
+    fn learning_rate(&self) -> f32 {
+        self.inner.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.inner.set_learning_rate(lr);
+    }
+    fn finalize(&mut self, params: &mut [f32]) {
+        self.inner.finalize(params);
+        if self.slow.len() == params.len() {
+            params.copy_from_slice(&self.slow);
+        }
+    }
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        let mut state = self.inner.state();
+        state.push(("lookahead.slow", &self.slow));
+        state
+    }
+    fn set_state(&mut self, iterations: u64, mut state: Vec<(String, Vec<f32>)>) -> Result<()> {
+        let at = state
+            .iter()
+            .position(|(n, _)| n == "lookahead.slow")
+            .ok_or_else(|| Error::Input("optimizer state `lookahead.slow` is missing".into()))?;
+        self.slow = state.remove(at).1;
+        self.inner.set_state(iterations, state)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +499,66 @@ mod tests {
         assert_eq!(params[0], 0.9);
         opt.update(&mut params, &[1.0]);
         assert!((params[0] - (0.5 * 0.9 + 0.5 * 0.8)).abs() < 1e-6, "{}", params[0]);
+    }
+
+    /// Keras 3's SGD with `weight_decay`, written out for two values over
+    /// three steps: decay with the base rate first, then Nesterov momentum
+    /// with each value's own rate.
+    #[test]
+    fn sgd_weight_decay_and_multipliers_follow_keras_form() {
+        let (lr, m, wd) = (0.1f64, 0.9f64, 0.01f64);
+        let mult = [1.0f64, 64.0];
+        let grads = [[0.5f32, -0.25], [0.1, 0.2], [-0.3, 0.4]];
+        let mut opt = Sgd::new(lr as f32).momentum(m as f32).nesterov(true).weight_decay(wd as f32).lr_multipliers(vec![1.0, 64.0]);
+        let mut params = [1.0f32, -2.0];
+        let (mut p, mut v) = ([1.0f64, -2.0], [0.0f64; 2]);
+        for g in grads {
+            opt.update(&mut params, &g);
+            for i in 0..2 {
+                p[i] -= lr * wd * p[i];
+                let lr_i = lr * mult[i];
+                v[i] = m * v[i] - lr_i * g[i] as f64;
+                p[i] += m * v[i] - lr_i * g[i] as f64;
+            }
+        }
+        for i in 0..2 {
+            assert!((params[i] as f64 - p[i]).abs() < 1e-5, "value {i}: {} vs {}", params[i], p[i]);
+        }
+        // Without multipliers, plain momentum and no decay: v = m v - lr g; p += v.
+        let mut opt = Sgd::new(0.5).momentum(0.5);
+        let mut q = [1.0f32];
+        opt.update(&mut q, &[1.0]);
+        opt.update(&mut q, &[1.0]);
+        assert_eq!(q[0], 1.0 - 0.5 - (0.25 + 0.5));
+    }
+
+    /// airbench's lookahead written out: SGD (lr 1) on a gradient of 1
+    /// moves a weight by -1 a step; from step 2, every 2 steps, the slow
+    /// weight keeps `rho` of itself and the parameter jumps to it.
+    #[test]
+    fn lookahead_follows_airbench_recurrence() {
+        let mut opt = Lookahead::new(Sgd::new(1.0), 2, 2, |step| 0.5 + step as f32 / 100.0);
+        let mut params = [0.0f32];
+        let (mut p, mut slow) = (0.0f64, None::<f64>);
+        for step in 1..=7u64 {
+            opt.update(&mut params, &[1.0]);
+            p -= 1.0;
+            if step >= 2 && step % 2 == 0 {
+                match slow {
+                    None => slow = Some(p),
+                    Some(s) => {
+                        let rho = 0.5 + step as f64 / 100.0;
+                        let s = rho * s + (1.0 - rho) * p;
+                        slow = Some(s);
+                        p = s;
+                    }
+                }
+            }
+            assert!((params[0] as f64 - p).abs() < 1e-5, "step {step}: {} vs {p}", params[0]);
+        }
+        // Step 7 moved the weight past the slow one; finalize takes the slow one.
+        opt.finalize(&mut params);
+        assert!((params[0] as f64 - slow.unwrap()).abs() < 1e-5);
+        assert_ne!(slow.unwrap(), p);
     }
 }

@@ -1,5 +1,7 @@
 //! Data sets of u8 images kept as they are stored and scaled to [0, 1] one
-//! batch at a time, with the Keras example's augmentation.
+//! batch at a time (then standardized per channel, or less the mean
+//! image, where asked), with the Keras example's augmentation and
+//! airbench's.
 
 pub mod cifar10;
 #[cfg(feature = "download")]
@@ -8,6 +10,7 @@ pub mod png;
 
 use crate::error::{Error, Result};
 use crate::rng::{hash2, Rng};
+use std::sync::Arc;
 
 /// Labelled images, NHWC `u8`, kept in memory as stored (CIFAR-10's 60,000
 /// images take 184 MB rather than 737 MB as f32).
@@ -16,6 +19,18 @@ pub struct Dataset {
     images: Vec<u8>,
     labels: Vec<u8>,
     shape: [usize; 3],
+    normalization: Option<Arc<Normalization>>,
+}
+
+/// What every value read from a data set goes through after scaling to
+/// [0, 1]: `(v - shift[i]) * scale[i]`, `i` its place in the stored image.
+/// Applied where a value is read, before any translation or flip moves it,
+/// as Keras's example subtracts its mean image before augmenting and
+/// airbench standardizes before padding.
+#[derive(Clone, Debug, PartialEq)]
+struct Normalization {
+    shift: Vec<f32>,
+    scale: Vec<f32>,
 }
 
 /// The Keras example's `ImageDataGenerator(width_shift_range=0.1,
@@ -77,7 +92,82 @@ impl Dataset {
                 images.len()
             )));
         }
-        Ok(Dataset { images, labels, shape })
+        Ok(Dataset { images, labels, shape, normalization: None })
+    }
+
+    /// Each channel's mean and standard deviation over every image, in
+    /// [0, 1] units: what [`Self::standardized`] takes (airbench's
+    /// `CIFAR_MEAN` and `CIFAR_STD` are these of the training set).
+    pub fn channel_mean_std(&self) -> (Vec<f32>, Vec<f32>) {
+        let c = self.shape[2];
+        let (mut sum, mut squares) = (vec![0.0f64; c], vec![0.0f64; c]);
+        for (i, &b) in self.images.iter().enumerate() {
+            let v = b as f64 / 255.0;
+            sum[i % c] += v;
+            squares[i % c] += v * v;
+        }
+        let n = (self.images.len() / c).max(1) as f64;
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let std = squares.iter().zip(&mean).map(|(q, m)| ((q / n - m * m).max(0.0)).sqrt() as f32).collect();
+        (mean.iter().map(|&m| m as f32).collect(), std)
+    }
+
+    /// The mean image over the set, in [0, 1] units (NHWC, one value per
+    /// pixel and channel): what Keras's ResNet example subtracts
+    /// (`subtract_pixel_mean`) with [`Self::minus_mean`].
+    pub fn pixel_mean(&self) -> Vec<f32> {
+        let len = self.image_len();
+        let mut sum = vec![0.0f64; len];
+        for image in self.images.chunks_exact(len) {
+            sum.iter_mut().zip(image).for_each(|(s, &b)| *s += b as f64);
+        }
+        let n = self.len().max(1) as f64 * 255.0;
+        sum.iter().map(|s| (s / n) as f32).collect()
+    }
+
+    /// The set, read from now on as `(v - mean[c]) / std[c]` in each
+    /// channel `c` (v in [0, 1]): per-channel standardization, as
+    /// torchvision's `Normalize(mean, std)` after `ToTensor`. A mean or
+    /// std of the wrong length, or a std that is not positive, is an error.
+    pub fn standardized(self, mean: &[f32], std: &[f32]) -> Result<Dataset> {
+        let c = self.shape[2];
+        if mean.len() != c || std.len() != c || std.iter().any(|&s| s.is_nan() || s <= 0.0) {
+            return Err(Error::Input(format!(
+                "standardization needs {c} means and {c} positive standard deviations, one per channel; got {mean:?} and {std:?}"
+            )));
+        }
+        let len = self.image_len();
+        let shift = (0..len).map(|i| mean[i % c]).collect();
+        let scale = (0..len).map(|i| 1.0 / std[i % c]).collect();
+        Ok(Dataset { normalization: Some(Arc::new(Normalization { shift, scale })), ..self })
+    }
+
+    /// The set, read from now on less `mean` (one value per pixel and
+    /// channel, as [`Self::pixel_mean`] gives; the training set's mean
+    /// for the test set too, as Keras's example does). A mean of the
+    /// wrong length is an error.
+    pub fn minus_mean(self, mean: &[f32]) -> Result<Dataset> {
+        if mean.len() != self.image_len() {
+            return Err(Error::Input(format!(
+                "a mean image for {:?} images needs {} values, got {}",
+                self.shape,
+                self.image_len(),
+                mean.len()
+            )));
+        }
+        let scale = vec![1.0; mean.len()];
+        Ok(Dataset { normalization: Some(Arc::new(Normalization { shift: mean.to_vec(), scale })), ..self })
+    }
+
+    /// Byte `at` of image `src` as the network reads it: scaled to [0, 1],
+    /// then normalized where the set is.
+    #[inline]
+    fn value(&self, src: &[u8], at: usize) -> f32 {
+        let v = src[at] as f32 * (1.0 / 255.0);
+        match &self.normalization {
+            None => v,
+            Some(n) => (v - n.shift[at]) * n.scale[at],
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -113,10 +203,12 @@ impl Dataset {
             images: self.images[..n * self.image_len()].to_vec(),
             labels: self.labels[..n].to_vec(),
             shape: self.shape,
+            normalization: self.normalization.clone(),
         }
     }
 
-    /// Writes images `indices`, scaled to [0, 1] and augmented if asked,
+    /// Writes images `indices`, scaled to [0, 1], normalized where the set
+    /// is, and augmented if asked,
     /// into `images` (`indices.len() * image_len` values) and their labels
     /// into `labels`.
     pub fn fill_batch(&self, indices: &[usize], images: &mut [f32], labels: &mut [u8], mut augment: Option<Pass>) {
@@ -126,7 +218,7 @@ impl Dataset {
             *label = self.labels[i];
             let src = self.image(i);
             match augment.as_mut() {
-                None => out.iter_mut().zip(src).for_each(|(o, &s)| *o = s as f32 * (1.0 / 255.0)),
+                None => out.iter_mut().enumerate().for_each(|(at, o)| *o = self.value(src, at)),
                 Some(pass) => {
                     let aug = pass.augment;
                     // A fixed random half first, then every other epoch;
@@ -153,7 +245,7 @@ impl Dataset {
         let dy = (2.0 * rng.unit() - 1.0) * aug.shift * h as f32;
         let dx = (2.0 * rng.unit() - 1.0) * aug.shift * w as f32;
         let flip = flip.unwrap_or_else(|| aug.flip && rng.below(2) == 1);
-        let px = |y: usize, x: usize, ch: usize| src[(y * w + x) * c + ch] as f32;
+        let px = |y: usize, x: usize, ch: usize| self.value(src, (y * w + x) * c + ch);
         for y in 0..h {
             let r = Tap::new(y as f32 + dy, h);
             for x in 0..w {
@@ -162,7 +254,7 @@ impl Dataset {
                 for ch in 0..c {
                     let top = px(r.lo, t.lo, ch) * (1.0 - t.frac) + px(r.lo, t.hi, ch) * t.frac;
                     let bottom = px(r.hi, t.lo, ch) * (1.0 - t.frac) + px(r.hi, t.hi, ch) * t.frac;
-                    out[(y * w + x) * c + ch] = (top * (1.0 - r.frac) + bottom * r.frac) * (1.0 / 255.0);
+                    out[(y * w + x) * c + ch] = top * (1.0 - r.frac) + bottom * r.frac;
                 }
             }
         }
@@ -185,7 +277,7 @@ impl Dataset {
                 let sx = reflect((if flip { w - 1 - x } else { x }) as isize + dx, w);
                 let (from, to) = ((sy * w + sx) * c, (y * w + x) * c);
                 for ch in 0..c {
-                    out[to + ch] = src[from + ch] as f32 * (1.0 / 255.0);
+                    out[to + ch] = self.value(src, from + ch);
                 }
             }
         }
@@ -348,5 +440,45 @@ mod tests {
     #[test]
     fn a_wrong_size_is_an_error() {
         assert!(Dataset::new(vec![0; 5], vec![0, 1], [1, 2, 1]).is_err());
+    }
+
+    /// Standardization and the mean image apply to the value where it is
+    /// stored, before a crop moves it.
+    #[test]
+    fn normalization_applies_per_channel_or_per_pixel_before_augmenting() {
+        // Two 1x2 images of 2 channels.
+        let data = Dataset::new(vec![0, 255, 51, 102, 255, 0, 153, 204], vec![0, 1], [1, 2, 2]).unwrap();
+        let (mean, std) = data.channel_mean_std();
+        let ch0 = [0.0f64, 0.2, 1.0, 0.6];
+        let want_mean = ch0.iter().sum::<f64>() / 4.0;
+        let want_std = (ch0.iter().map(|v| (v - want_mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+        assert!((mean[0] as f64 - want_mean).abs() < 1e-6 && (std[0] as f64 - want_std).abs() < 1e-6);
+        let standard = data.clone().standardized(&mean, &std).unwrap();
+        let (mut out, mut labels) = (vec![0.0; 8], vec![0; 2]);
+        standard.fill_batch(&[0, 1], &mut out, &mut labels, None);
+        let channel0: Vec<f64> = out.iter().step_by(2).map(|&v| v as f64).collect();
+        let m = channel0.iter().sum::<f64>() / 4.0;
+        let s = (channel0.iter().map(|v| (v - m).powi(2)).sum::<f64>() / 4.0).sqrt();
+        assert!(m.abs() < 1e-6 && (s - 1.0).abs() < 1e-5, "mean {m}, std {s}");
+
+        let pixel_mean = data.pixel_mean();
+        assert!((pixel_mean[0] - 0.5).abs() < 1e-6 && (pixel_mean[3] - 0.6).abs() < 1e-6, "{pixel_mean:?}");
+        let centred = data.clone().minus_mean(&pixel_mean).unwrap();
+        centred.fill_batch(&[0, 1], &mut out, &mut labels, None);
+        for i in 0..4 {
+            assert!((out[i] + out[4 + i]).abs() < 1e-6, "value {i} of the two images sums to 0");
+        }
+        // A flipped image reads each value less the mean of where it was stored.
+        let augment = Augment { crop: 0, flip: true, shift: 0.0, alternate_flip: true };
+        let (mut flipped, mut label) = (vec![0.0; 4], vec![0]);
+        for epoch in 1..=2 {
+            centred.fill_batch(&[0], &mut flipped, &mut label, Some(Pass { augment, rng: &mut Rng::new(1), epoch, seed: 0 }));
+            if flipped[0] != out[0] {
+                assert_eq!(flipped, [out[2], out[3], out[0], out[1]]);
+            }
+        }
+        assert!(data.clone().standardized(&[0.5], &[1.0]).is_err());
+        assert!(data.clone().standardized(&[0.5, 0.5], &[1.0, 0.0]).is_err());
+        assert!(data.minus_mean(&[0.0; 3]).is_err());
     }
 }
