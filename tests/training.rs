@@ -151,6 +151,7 @@ fn the_epoch_line_is_drawn_as_keras_draws_it() {
         val_loss: Some(1.3),
         val_accuracy: Some(0.5312),
         seconds: 41.2,
+        train_seconds: 40.6,
     };
     assert_eq!(
         keras_line(1563, 40.6, &stats),
@@ -249,4 +250,56 @@ fn test_time_augmentation_is_the_mean_of_its_views() {
     assert_eq!(translated(&ramp, [1, 3, 1], 1), [1.0, 2.0, 1.0]);
     assert_eq!(translated(&ramp, [1, 3, 1], -1), [1.0, 0.0, 1.0]);
     assert_eq!(mirrored(&ramp, [1, 3, 1]), [2.0, 1.0, 0.0]);
+}
+
+/// `drop_last`: 110 images in batches of 20 make 5 steps an epoch, not 6,
+/// and the train accuracy counts only the images trained on; too few
+/// images for one batch is an error.
+#[test]
+fn drop_last_leaves_out_the_partial_batch() {
+    let train = data(110, 5);
+    let quiet = |drop_last| FitOptions {
+        epochs: 2,
+        batch_size: 20,
+        verbosity: Verbosity::Never,
+        drop_last,
+        ..FitOptions::default()
+    };
+    let mut opt = Sgd::new(1e-3);
+    Tiny::new(0).fit(&mut opt, &train, None, &quiet(true)).unwrap();
+    assert_eq!(opt.iterations(), 10);
+    let mut opt = Sgd::new(1e-3);
+    Tiny::new(0).fit(&mut opt, &train, None, &quiet(false)).unwrap();
+    assert_eq!(opt.iterations(), 12);
+    let err = Tiny::new(0).fit(&mut Sgd::new(1e-3), &data(19, 6), None, &quiet(true)).unwrap_err();
+    assert!(err.to_string().contains("drop_last"), "{err}");
+}
+
+/// A per-epoch rule and a plateau together, as Keras's ResNet example
+/// pairs `LearningRateScheduler` and `ReduceLROnPlateau`: the plateau
+/// halves the rate at an epoch's end, and the next epoch's rule sees the
+/// halved rate and sets its own.
+#[test]
+fn callbacks_act_each_at_its_moment() {
+    use cnn::schedule::{LearningRate, ReduceLROnPlateau};
+    use std::sync::{Arc, Mutex};
+    let (train, test) = (data(100, 3), data(40, 4));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let per_epoch = LearningRate::PerEpoch(Arc::new(move |epoch, lr| {
+        log.lock().unwrap().push((epoch, lr));
+        1e-2
+    }));
+    let plateau = LearningRate::OnPlateau(ReduceLROnPlateau::default().patience(1).factor(0.5).min_delta(1e9));
+    let options = FitOptions {
+        epochs: 3,
+        batch_size: 20,
+        verbosity: Verbosity::Never,
+        learning_rate: LearningRate::Callbacks(vec![per_epoch, plateau]),
+        ..FitOptions::default()
+    };
+    let mut opt = Sgd::new(1e-3);
+    Tiny::new(0).fit(&mut opt, &train, Some(&test), &options).unwrap();
+    assert_eq!(*seen.lock().unwrap(), [(0, 1e-3), (1, 1e-2), (2, 5e-3)]);
+    assert_eq!(opt.learning_rate(), 5e-3);
 }

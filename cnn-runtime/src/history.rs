@@ -15,7 +15,10 @@ pub struct EpochStats {
     pub accuracy: f64,
     pub val_loss: Option<f64>,
     pub val_accuracy: Option<f64>,
+    /// The whole epoch, validation included.
     pub seconds: f64,
+    /// The training steps alone (with the batches' preparation).
+    pub train_seconds: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,7 +26,9 @@ pub struct History {
     pub epochs: Vec<EpochStats>,
 }
 
-const HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds";
+const HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,train_seconds";
+/// Before `train_seconds`: read as if training took the whole epoch.
+const HEADER_WITHOUT_TRAIN_SECONDS: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds";
 
 impl History {
     pub fn to_csv(&self) -> String {
@@ -32,13 +37,14 @@ impl History {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         for e in &self.epochs {
             out += &format!(
-                "{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{}\n",
                 e.epoch,
                 e.loss,
                 e.accuracy,
                 opt(e.val_loss),
                 opt(e.val_accuracy),
-                e.seconds
+                e.seconds,
+                e.train_seconds
             );
         }
         out
@@ -46,14 +52,21 @@ impl History {
 
     pub fn from_csv(text: &str) -> std::result::Result<Self, String> {
         let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
-            return Err(format!("expected the header `{HEADER}`"));
-        }
+        let with_train_seconds = match lines.next() {
+            Some(HEADER) => true,
+            Some(HEADER_WITHOUT_TRAIN_SECONDS) => false,
+            _ => return Err(format!("expected the header `{HEADER}`")),
+        };
         let mut epochs = Vec::new();
         for (i, line) in lines.enumerate() {
             let bad = || format!("line {}: `{line}` is not an epoch's metrics", i + 2);
-            let fields: Vec<&str> = line.split(',').collect();
-            let [epoch, loss, accuracy, val_loss, val_accuracy, seconds] = fields[..] else { return Err(bad()) };
+            let mut fields: Vec<&str> = line.split(',').collect();
+            if !with_train_seconds && fields.len() == 6 {
+                fields.push(fields[5]);
+            }
+            let [epoch, loss, accuracy, val_loss, val_accuracy, seconds, train_seconds] = fields[..] else {
+                return Err(bad());
+            };
             let num = |s: &str| s.parse::<f64>().map_err(|_| bad());
             let opt = |s: &str| if s.is_empty() { Ok(None) } else { num(s).map(Some) };
             epochs.push(EpochStats {
@@ -63,6 +76,7 @@ impl History {
                 val_loss: opt(val_loss)?,
                 val_accuracy: opt(val_accuracy)?,
                 seconds: num(seconds)?,
+                train_seconds: num(train_seconds)?,
             });
         }
         Ok(History { epochs })
@@ -144,8 +158,17 @@ mod tests {
                     val_loss: Some(1.7),
                     val_accuracy: Some(0.4),
                     seconds: 1.5,
+                    train_seconds: 1.0,
                 },
-                EpochStats { epoch: 2, loss: 1.5, accuracy: 0.45, val_loss: None, val_accuracy: None, seconds: 1.25 },
+                EpochStats {
+                    epoch: 2,
+                    loss: 1.5,
+                    accuracy: 0.45,
+                    val_loss: None,
+                    val_accuracy: None,
+                    seconds: 1.25,
+                    train_seconds: 1.25,
+                },
             ],
         }
     }
@@ -155,9 +178,12 @@ mod tests {
         let h = sample();
         let csv = h.to_csv();
         assert!(csv.starts_with(
-            "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n1,1.9,0.3,1.7,0.4,1.5\n2,1.5,0.45,,,1.25\n"
+            "epoch,loss,accuracy,val_loss,val_accuracy,seconds,train_seconds\n1,1.9,0.3,1.7,0.4,1.5,1\n2,1.5,0.45,,,1.25,1.25\n"
         ));
         assert_eq!(History::from_csv(&csv).unwrap(), h);
+        // A history from before train_seconds: training took the whole epoch.
+        let old = "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n2,1.5,0.45,,,1.25\n";
+        assert_eq!(History::from_csv(old).unwrap().epochs[0], h.epochs[1]);
         assert!(History::from_csv("nonsense").is_err());
     }
 

@@ -400,7 +400,11 @@ pub struct Lookahead<O> {
 
 impl<O: std::fmt::Debug> std::fmt::Debug for Lookahead<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lookahead").field("inner", &self.inner).field("every", &self.every).field("start", &self.start).finish()
+        f.debug_struct("Lookahead")
+            .field("inner", &self.inner)
+            .field("every", &self.every)
+            .field("start", &self.start)
+            .finish()
     }
 }
 
@@ -509,7 +513,11 @@ mod tests {
         let (lr, m, wd) = (0.1f64, 0.9f64, 0.01f64);
         let mult = [1.0f64, 64.0];
         let grads = [[0.5f32, -0.25], [0.1, 0.2], [-0.3, 0.4]];
-        let mut opt = Sgd::new(lr as f32).momentum(m as f32).nesterov(true).weight_decay(wd as f32).lr_multipliers(vec![1.0, 64.0]);
+        let mut opt = Sgd::new(lr as f32)
+            .momentum(m as f32)
+            .nesterov(true)
+            .weight_decay(wd as f32)
+            .lr_multipliers(vec![1.0, 64.0]);
         let mut params = [1.0f32, -2.0];
         let (mut p, mut v) = ([1.0f64, -2.0], [0.0f64; 2]);
         for g in grads {
@@ -560,5 +568,26 @@ mod tests {
         opt.finalize(&mut params);
         assert!((params[0] as f64 - slow.unwrap()).abs() < 1e-5);
         assert_ne!(slow.unwrap(), p);
+    }
+
+    /// Keras 3's Adam written out (`keras/src/optimizers/adam.py`) for
+    /// three steps of a changing gradient: `alpha = lr sqrt(1 - b2^t) /
+    /// (1 - b1^t)`, `m += (g - m)(1 - b1)`, `v += (g² - v)(1 - b2)`,
+    /// `p -= alpha m / (sqrt(v) + eps)`.
+    #[test]
+    fn adam_follows_keras_formula() {
+        let (lr, b1, b2, eps) = (1e-3f64, 0.9f64, 0.999f64, 1e-7f64);
+        let mut opt = Adam::new(lr as f32);
+        let mut params = [0.5f32];
+        let (mut p, mut m, mut v) = (0.5f64, 0.0f64, 0.0f64);
+        for (t, g) in [0.3f64, -0.1, 2.0].into_iter().enumerate() {
+            opt.update(&mut params, &[g as f32]);
+            let t = t as i32 + 1;
+            let alpha = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+            m += (g - m) * (1.0 - b1);
+            v += (g * g - v) * (1.0 - b2);
+            p -= alpha * m / (v.sqrt() + eps);
+            assert!((params[0] as f64 - p).abs() < 1e-7, "step {t}: {} vs {p}", params[0]);
+        }
     }
 }

@@ -227,6 +227,23 @@ pub enum LearningRate {
     /// After each epoch, from the validation loss (`fit` needs validation
     /// data for it).
     OnPlateau(ReduceLROnPlateau),
+    /// Several of the above, as several Keras callbacks: each acts at its
+    /// own moment (per step, at an epoch's start, at its end), in list
+    /// order where two act at the same moment. As in Keras, a per-epoch
+    /// rule sets the rate at every epoch's start, so it undoes a plateau's
+    /// reduction of the epoch before (Keras's `cifar10_resnet.py` pairs
+    /// `LearningRateScheduler` with `ReduceLROnPlateau` this way).
+    Callbacks(Vec<LearningRate>),
+}
+
+impl LearningRate {
+    /// Every rule, with [`LearningRate::Callbacks`] opened up, in order.
+    pub fn rules(&self) -> Vec<&LearningRate> {
+        match self {
+            LearningRate::Callbacks(list) => list.iter().flat_map(|r| r.rules()).collect(),
+            rule => vec![rule],
+        }
+    }
 }
 
 impl std::fmt::Debug for LearningRate {
@@ -236,6 +253,7 @@ impl std::fmt::Debug for LearningRate {
             LearningRate::PerStep(_) => write!(f, "PerStep(..)"),
             LearningRate::PerEpoch(_) => write!(f, "PerEpoch(..)"),
             LearningRate::OnPlateau(p) => write!(f, "OnPlateau({p:?})"),
+            LearningRate::Callbacks(list) => f.debug_tuple("Callbacks").field(list).finish(),
         }
     }
 }

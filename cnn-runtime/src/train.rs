@@ -16,7 +16,7 @@ use crate::kernels::loss::{count_correct, cross_entropy};
 use crate::model::Model;
 use crate::optim::Optimizer;
 use crate::rng::{hash2, Rng};
-use crate::schedule::LearningRate;
+use crate::schedule::{LearningRate, ReduceLROnPlateau};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,11 @@ pub struct FitOptions {
     pub resume: bool,
     /// A schedule, or a callback's rule, for the learning rate.
     pub learning_rate: LearningRate,
+    /// Leave out the last batch of each epoch when it is not full (tf.data's
+    /// `drop_remainder`, PyTorch's `drop_last`; airbench's training loader),
+    /// so that every step's BatchNormalization sees a whole batch. The
+    /// images left out change with each epoch's shuffle.
+    pub drop_last: bool,
 }
 
 impl Default for FitOptions {
@@ -63,6 +68,7 @@ impl Default for FitOptions {
             out_dir: None,
             resume: false,
             learning_rate: LearningRate::Optimizer,
+            drop_last: false,
         }
     }
 }
@@ -170,6 +176,13 @@ pub fn fit<M: Classifier, O: Optimizer>(
     if options.batch_size == 0 || train.is_empty() {
         return Err(Error::Input("fit needs a batch size of at least 1 and at least one training image".into()));
     }
+    if options.drop_last && train.len() < options.batch_size {
+        return Err(Error::Input(format!(
+            "fit with drop_last needs a whole batch: {} training images for a batch size of {}",
+            train.len(),
+            options.batch_size
+        )));
+    }
     if let Some(dir) = &options.out_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -183,16 +196,23 @@ pub fn fit<M: Classifier, O: Optimizer>(
         }
     }
 
-    let mut plateau = match &options.learning_rate {
-        LearningRate::OnPlateau(_) if validation.is_none() => {
-            return Err(Error::Input(
-                "ReduceLROnPlateau watches the validation loss, but fit has no validation data".into(),
-            ))
-        }
-        LearningRate::OnPlateau(p) => Some(p.clone()),
-        _ => None,
+    let rules = options.learning_rate.rules();
+    let mut plateaus: Vec<ReduceLROnPlateau> = rules
+        .iter()
+        .filter_map(|r| match r {
+            LearningRate::OnPlateau(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    if !plateaus.is_empty() && validation.is_none() {
+        return Err(Error::Input(
+            "ReduceLROnPlateau watches the validation loss, but fit has no validation data".into(),
+        ));
+    }
+    let steps = match options.drop_last {
+        true => train.len() / options.batch_size,
+        false => train.len().div_ceil(options.batch_size),
     };
-    let steps = train.len().div_ceil(options.batch_size);
     let mut images = vec![0.0; options.batch_size * M::INPUT_LEN];
     let mut labels = vec![0u8; options.batch_size];
     let terminal = std::io::stdout().is_terminal();
@@ -202,8 +222,10 @@ pub fn fit<M: Classifier, O: Optimizer>(
         if epoch_lines {
             println!("Epoch {epoch}/{}", options.epochs);
         }
-        if let LearningRate::PerEpoch(f) = &options.learning_rate {
-            opt.set_learning_rate(f(epoch - 1, opt.learning_rate()));
+        for rule in &rules {
+            if let LearningRate::PerEpoch(f) = rule {
+                opt.set_learning_rate(f(epoch - 1, opt.learning_rate()));
+            }
         }
         let bar = progress_bar(options, terminal, steps);
         let mut order: Vec<usize> = (0..train.len()).collect();
@@ -212,13 +234,15 @@ pub fn fit<M: Classifier, O: Optimizer>(
         }
         let mut augment_rng = Rng::new(hash2(options.seed ^ 0x6175_6720, epoch as u64));
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for (step, indices) in order.chunks(options.batch_size).enumerate() {
+        for (step, indices) in order.chunks(options.batch_size).take(steps).enumerate() {
             let (x, y) = (&mut images[..indices.len() * M::INPUT_LEN], &mut labels[..indices.len()]);
             let pass =
                 options.augment.map(|augment| Pass { augment, rng: &mut augment_rng, epoch, seed: options.seed });
             train.fill_batch(indices, x, y, pass);
-            if let LearningRate::PerStep(s) = &options.learning_rate {
-                opt.set_learning_rate(s.lr(opt.iterations()));
+            for rule in &rules {
+                if let LearningRate::PerStep(s) = rule {
+                    opt.set_learning_rate(s.lr(opt.iterations()));
+                }
             }
             let loss = net.try_train_step(x, y, opt)?;
             if !loss.is_finite() {
@@ -252,6 +276,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
             val_loss: val.map(|v| v.loss),
             val_accuracy: val.map(|v| v.accuracy),
             seconds: start.elapsed().as_secs_f64(),
+            train_seconds,
         };
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -259,8 +284,10 @@ pub fn fit<M: Classifier, O: Optimizer>(
         if epoch_lines {
             println!("{}", keras_line(steps, train_seconds, &stats));
         }
-        if let (Some(p), Some(val)) = (plateau.as_mut(), val) {
-            opt.set_learning_rate(p.on_epoch_end(val.loss, opt.learning_rate()));
+        if let Some(val) = val {
+            for p in &mut plateaus {
+                opt.set_learning_rate(p.on_epoch_end(val.loss, opt.learning_rate()));
+            }
         }
         history.epochs.push(stats);
         if let Some(dir) = &options.out_dir {
