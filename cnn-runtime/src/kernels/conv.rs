@@ -1,6 +1,6 @@
-//! Conv2D, NHWC in and out: Winograd F(2x2, 3x3) or F(4x4, 3x3) for 3x3
-//! stride-1 kernels over enough channels (see `winograd`), im2col + one
-//! sgemm per image for the rest.
+//! Conv2D, NHWC in and out: Winograd F(2x2, 3x3) for 3x3 stride-1 kernels
+//! over enough channels (see `winograd`), im2col + one sgemm per image
+//! for the rest.
 //!
 //! im2col forward, per image: `cols [P, K] = im2col(x)`, `y [P, F] = cols * W [K, F] + b`,
 //! where P = output positions, K = kh*kw*in (Keras's kernel order), F = filters.
@@ -9,19 +9,12 @@
 use super::activation::{bias_activate, Activation};
 use super::gemm::{sgemm, MatRef};
 use super::window::{col2im, patches, Window};
-use super::winograd::{transpose, TileSize, Winograd};
+use super::winograd::{transpose, Winograd};
 
 /// Below this many input channels, Winograd's 16 sgemms are too shallow
 /// (k = channels) to beat im2col's single deeper one: measured on the
 /// seed's first layer (3 channels) with `cargo bench --bench train_step`.
 const WINOGRAD_MIN_CHANNELS: usize = 8;
-
-/// From this many input channels and filters on, Winograd runs F(4x4, 3x3)
-/// (36 products per 16 outputs, against F(2x2)'s 16 per 4): there the
-/// products are most of the layer's work, so its 1.78x fewer multiplies
-/// pay. Below, the transforms weigh more and F(2x2)'s rounding, a fifth
-/// of F(4x4)'s, keeps narrow networks closest to Keras.
-const WINOGRAD_F4_MIN_CHANNELS: usize = 64;
 
 /// A Conv2D layer's fixed shape, as the macro emits it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +33,7 @@ impl Conv {
         if self.window.channels < WINOGRAD_MIN_CHANNELS {
             return None;
         }
-        let wide = self.window.channels >= WINOGRAD_F4_MIN_CHANNELS && self.filters >= WINOGRAD_F4_MIN_CHANNELS;
-        Winograd::new(self.window, self.filters, if wide { TileSize::F4 } else { TileSize::F2 })
+        Winograd::new(self.window, self.filters)
     }
     /// Scratch values the forward pass needs (`cols`).
     pub const fn cols_len(&self) -> usize {
