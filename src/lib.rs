@@ -102,6 +102,29 @@
 //! assert!(Res::summary().contains("Connected to"));
 //! ```
 //!
+//! ## Training
+//!
+//! - Optimizers with Keras's semantics: [`RmsProp`], [`Adam`], [`Sgd`]
+//!   (momentum, Nesterov, and Keras 3's decoupled `weight_decay`:
+//!   `p -= lr wd p` before each step); per-tensor learning-rate
+//!   multipliers ([`Sgd::lr_multipliers`], built with
+//!   [`Model::tensor_multipliers`]); Keras 3's weight average ([`Ema`])
+//!   and airbench's [`Lookahead`] around any of them.
+//! - Learning-rate schedules ([`schedule`]): per step, per epoch, on a
+//!   plateau, or several at once ([`LearningRate::Callbacks`]).
+//! - Label smoothing, as Keras's `CategoricalCrossentropy(label_smoothing
+//!   = s)`: [`Model::set_label_smoothing`].
+//! - Data ([`Dataset`]): per-channel standardization
+//!   ([`Dataset::standardized`]) or the mean image subtracted
+//!   ([`Dataset::minus_mean`]); augmentation on the fly, seeded
+//!   ([`Augment`]: Keras's shifts and flips, or airbench's reflected crops
+//!   and alternating flips); test-time augmentation ([`Tta`]).
+//! - Weights set from code with [`Model::set_tensor`], such as airbench's
+//!   frozen first layer from [`whitening::whitening_kernel`].
+//!
+//! `examples/cifar10_fast.rs` (airbench94's recipe) and
+//! `examples/cifar10_resnet.rs` (Keras's `cifar10_resnet.py`) use them all.
+//!
 //! ## What `cnn!` generates
 //!
 //! For `struct Net`: the struct, a newtype over [`Model`]`<Net>` (which
@@ -123,7 +146,7 @@ pub mod prelude {
     pub use crate::cnn;
     pub use cnn_runtime::{
         Adam, Augment, Batch, CosineDecay, Dataset, Ema, FitOptions, History, LearningRate, Lookahead, Mode, Network,
-        Optimizer,
-        PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Tta, Verbosity,
+        Optimizer, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Tta,
+        Verbosity,
     };
 }

@@ -91,7 +91,10 @@ fn symmetric_eigen(mut a: Vec<f64>, d: usize) -> (Vec<f64>, Vec<f64>) {
     (0..d).for_each(|i| v[i * d + i] = 1.0);
     let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
     for _sweep in 0..100 {
-        let off: f64 = (0..d).flat_map(|p| (0..d).filter(move |&q| q != p).map(move |q| (p, q))).map(|(p, q)| a[p * d + q].powi(2)).sum();
+        let off: f64 = (0..d)
+            .flat_map(|p| (0..d).filter(move |&q| q != p).map(move |q| (p, q)))
+            .map(|(p, q)| a[p * d + q].powi(2))
+            .sum();
         if off.sqrt() <= 1e-15 * scale {
             break;
         }

@@ -472,7 +472,12 @@ mod tests {
         let augment = Augment { crop: 0, flip: true, shift: 0.0, alternate_flip: true };
         let (mut flipped, mut label) = (vec![0.0; 4], vec![0]);
         for epoch in 1..=2 {
-            centred.fill_batch(&[0], &mut flipped, &mut label, Some(Pass { augment, rng: &mut Rng::new(1), epoch, seed: 0 }));
+            centred.fill_batch(
+                &[0],
+                &mut flipped,
+                &mut label,
+                Some(Pass { augment, rng: &mut Rng::new(1), epoch, seed: 0 }),
+            );
             if flipped[0] != out[0] {
                 assert_eq!(flipped, [out[2], out[3], out[0], out[1]]);
             }

@@ -1,0 +1,180 @@
+//! Keras's `cifar10_resnet.py` end to end: ResNet-20 v1 (`examples/resnet20`,
+//! declared as the example builds it), its data and its recipe.
+//!
+//! - The images scaled to [0, 1], less the training set's mean image
+//!   (`subtract_pixel_mean = True`), the test set less the same mean.
+//! - Adam(1e-3) with the example's `lr_schedule`: x0.1 after epoch 80,
+//!   x0.01 after 120, x0.001 after 160, x0.0005 after 180.
+//! - `ReduceLROnPlateau(factor = sqrt(0.1), cooldown = 0, patience = 5,
+//!   min_lr = 0.5e-6)` on the test loss, beside the schedule, as in the
+//!   example: the schedule sets the rate again at every epoch's start, so,
+//!   as in Keras, a reduction lasts only until then.
+//! - The example's `ImageDataGenerator`: shifts of up to 10% and
+//!   horizontal flips; batch 32; 200 epochs.
+//!
+//! The example's `ModelCheckpoint(save_best_only = True)` picks the epoch
+//! with the best test accuracy; here the test set decides nothing, and
+//! `model.safetensors` holds the last epoch's weights.
+//!
+//! `--resume` continues a run from `--out`'s checkpoint, written after
+//! every epoch (a run of 200 epochs takes days on two cores).
+//!
+//! `cargo run --release --example cifar10_resnet -- --help` lists the options.
+
+#[path = "resnet20/mod.rs"]
+mod resnet20;
+
+use cnn::data::cifar10;
+use cnn::prelude::*;
+use resnet20::ResNet20;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const HELP: &str = "\
+Train ResNet-20 v1 on CIFAR-10 with the recipe of Keras's cifar10_resnet.py.
+
+Usage: cargo run --release --example cifar10_resnet -- [OPTIONS]
+
+Options:
+  --data PATH         CIFAR-10: a folder of the binary batch files, or the official
+                      cifar-10-binary.tar.gz (default: download it once into $CNN_DATA,
+                      else ~/.cache/cnn)
+  --epochs N          epochs to train (default 200, as the example)
+  --limit N           train on the first N training images only
+  --threads N         worker threads (default: one per core)
+  --seed N            weights, shuffling and augmentation (default 0)
+  --out DIR           checkpoint, history.csv, history.svg and model.safetensors
+                      (default runs/cifar10_resnet)
+  --resume            continue from DIR's checkpoint
+  --min-accuracy X    fail unless the final test accuracy is at least X (for CI)
+  -h, --help          this text";
+
+struct Args {
+    data: Option<PathBuf>,
+    epochs: usize,
+    limit: Option<usize>,
+    threads: Option<usize>,
+    seed: u64,
+    out: PathBuf,
+    resume: bool,
+    min_accuracy: Option<f64>,
+}
+
+fn parse_args() -> Result<Option<Args>, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        data: None,
+        epochs: 200,
+        limit: None,
+        threads: None,
+        seed: 0,
+        out: PathBuf::from("runs/cifar10_resnet"),
+        resume: false,
+        min_accuracy: None,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("data") => args.data = Some(parser.value()?.into()),
+            Long("epochs") => args.epochs = parser.value()?.parse()?,
+            Long("limit") => args.limit = Some(parser.value()?.parse()?),
+            Long("threads") => args.threads = Some(parser.value()?.parse()?),
+            Long("seed") => args.seed = parser.value()?.parse()?,
+            Long("out") => args.out = parser.value()?.into(),
+            Long("resume") => args.resume = true,
+            Long("min-accuracy") => args.min_accuracy = Some(parser.value()?.parse()?),
+            Short('h') | Long("help") => return Ok(None),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(Some(args))
+}
+
+/// The example's `lr_schedule(epoch)`, epochs from 0.
+fn lr_schedule(epoch: usize) -> f32 {
+    let factor = match epoch {
+        e if e > 180 => 0.5e-3,
+        e if e > 160 => 1e-3,
+        e if e > 120 => 1e-2,
+        e if e > 80 => 1e-1,
+        _ => 1.0,
+    };
+    1e-3 * factor
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(threads) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
+    }
+    print!("{}", ResNet20::summary());
+    let data = match &args.data {
+        Some(path) => cifar10::load(path)?,
+        None => cifar10::load_or_download(&cifar10::cache_dir())?,
+    };
+    let train = match args.limit {
+        Some(n) => data.train.take(n),
+        None => data.train,
+    };
+    let mean = train.pixel_mean();
+    let (train, test) = (train.minus_mean(&mean)?, data.test.minus_mean(&mean)?);
+    println!("Training on {} images, validating on {} test images.", train.len(), test.len());
+
+    let mut net = ResNet20::new(args.seed);
+    let mut opt = Adam::new(lr_schedule(0));
+    let plateau = ReduceLROnPlateau::default().factor(0.1f32.sqrt()).cooldown(0).patience(5).min_lr(0.5e-6);
+    let options = FitOptions {
+        epochs: args.epochs,
+        batch_size: 32,
+        seed: args.seed,
+        augment: Some(Augment::default()),
+        out_dir: Some(args.out.clone()),
+        resume: args.resume,
+        learning_rate: LearningRate::Callbacks(vec![
+            LearningRate::PerEpoch(Arc::new(|epoch, _| lr_schedule(epoch))),
+            LearningRate::OnPlateau(plateau),
+        ]),
+        ..FitOptions::default()
+    };
+    let history = net.fit(&mut opt, &train, Some(&test), &options)?;
+    let result = net.evaluate(&test, 256)?;
+    let model = args.out.join("model.safetensors");
+    net.save(&model)?;
+    println!("Test loss: {:.4} - test accuracy: {:.4}", result.loss, result.accuracy);
+    let seconds: f64 = history.epochs.iter().map(|e| e.train_seconds).sum();
+    println!(
+        "{} epochs, {:.0} s of training ({:.0} s an epoch); weights in {}, history in {}",
+        history.epochs.len(),
+        seconds,
+        seconds / history.epochs.len().max(1) as f64,
+        model.display(),
+        args.out.join("history.csv").display()
+    );
+    if let Some(min) = args.min_accuracy {
+        if result.accuracy < min {
+            return Err(format!("test accuracy {:.4} is below the required {min}", result.accuracy).into());
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
