@@ -42,6 +42,16 @@ fn take_state(names: &[&str], state: Vec<(String, Vec<f32>)>) -> Result<Vec<Vec<
         .collect()
 }
 
+/// Removes the state vector `name` that a wrapper ([`Ema`], [`Lookahead`])
+/// keeps beside its inner optimizer's, leaving the rest for the inner one.
+fn take_wrapper_state(name: &str, state: &mut Vec<(String, Vec<f32>)>) -> Result<Vec<f32>> {
+    let at = state
+        .iter()
+        .position(|(n, _)| n == name)
+        .ok_or_else(|| Error::Input(format!("optimizer state `{name}` is missing")))?;
+    Ok(state.remove(at).1)
+}
+
 /// Keras 2's RMSprop, as the seed uses it (`rmsprop(lr=0.0001, decay=1e-6)`):
 /// `a = rho a + (1 - rho) g^2`, `p -= lr_t g / (sqrt(a) + eps)`,
 /// `lr_t = lr / (1 + decay * iterations)`.
@@ -372,11 +382,7 @@ impl<O: Optimizer> Optimizer for Ema<O> {
         state
     }
     fn set_state(&mut self, iterations: u64, mut state: Vec<(String, Vec<f32>)>) -> Result<()> {
-        let at = state
-            .iter()
-            .position(|(n, _)| n == "ema.average")
-            .ok_or_else(|| Error::Input("optimizer state `ema.average` is missing".into()))?;
-        self.average = state.remove(at).1;
+        self.average = take_wrapper_state("ema.average", &mut state)?;
         self.inner.set_state(iterations, state)
     }
 }
@@ -466,11 +472,7 @@ impl<O: Optimizer> Optimizer for Lookahead<O> {
         state
     }
     fn set_state(&mut self, iterations: u64, mut state: Vec<(String, Vec<f32>)>) -> Result<()> {
-        let at = state
-            .iter()
-            .position(|(n, _)| n == "lookahead.slow")
-            .ok_or_else(|| Error::Input("optimizer state `lookahead.slow` is missing".into()))?;
-        self.slow = state.remove(at).1;
+        self.slow = take_wrapper_state("lookahead.slow", &mut state)?;
         self.inner.set_state(iterations, state)
     }
 }
