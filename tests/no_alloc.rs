@@ -144,8 +144,14 @@ impl Optimizer for DynOpt<'_> {
     fn set_learning_rate(&mut self, lr: f32) {
         self.0.set_learning_rate(lr)
     }
-    fn finalize(&mut self, params: &mut [f32]) {
-        self.0.finalize(params)
+    fn after_step(&mut self, network: &mut [f32], trainable: usize) {
+        self.0.after_step(network, trainable)
+    }
+    fn end_epoch(&mut self, network: &mut [f32], trainable: usize) {
+        self.0.end_epoch(network, trainable)
+    }
+    fn finalize(&mut self, network: &mut [f32], trainable: usize) {
+        self.0.finalize(network, trainable)
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         self.0.state()

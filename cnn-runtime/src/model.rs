@@ -373,6 +373,7 @@ impl<S: Classifier> Model<S> {
             engine::update_moving_statistics(S::NODES, &mut self.params, &ws);
             self.engine.train = Some(ws);
             opt.update(&mut self.params[..S::TRAINABLE_PARAMS], &self.engine.grads);
+            opt.after_step(&mut self.params, S::TRAINABLE_PARAMS);
             self.engine.step += 1;
             Ok(loss)
         })

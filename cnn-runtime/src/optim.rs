@@ -16,9 +16,21 @@ pub trait Optimizer: Send {
     fn learning_rate(&self) -> f32;
     /// Sets the base learning rate, as a Keras schedule or callback does.
     fn set_learning_rate(&mut self, lr: f32);
-    /// After the last step of `fit` (Keras's `finalize_variable_values`):
-    /// [`Ema`] leaves its average in the parameters; the others do nothing.
-    fn finalize(&mut self, _params: &mut [f32]) {}
+    /// After each step, with the whole network: `network` holds every
+    /// parameter in `Spec::TENSORS` order, the `trainable` values that
+    /// `update` saw first, then the non-trainable ones (BatchNormalization's
+    /// moving statistics, frozen layers). [`Lookahead`] averages here,
+    /// because airbench's average covers the moving statistics too; the
+    /// others do nothing. `Model::train_step` calls it after `update`.
+    fn after_step(&mut self, _network: &mut [f32], _trainable: usize) {}
+    /// At the end of each epoch of `fit`, with the whole network as in
+    /// `after_step`: [`Lookahead::sync_each_epoch`] puts its slow weights
+    /// back, as airbench does; the others do nothing.
+    fn end_epoch(&mut self, _network: &mut [f32], _trainable: usize) {}
+    /// After the last step of `fit` (Keras's `finalize_variable_values`),
+    /// with the whole network as in `after_step`: [`Ema`] and [`Lookahead`]
+    /// leave their average in the parameters; the others do nothing.
+    fn finalize(&mut self, _network: &mut [f32], _trainable: usize) {}
     /// Named state vectors (each as long as the parameters, or empty before the first step).
     fn state(&self) -> Vec<(&'static str, &[f32])>;
     /// Restores what `state` returned, after `iterations` steps.
@@ -135,15 +147,20 @@ impl Optimizer for RmsProp {
 /// rate of each trainable value (a parameter group's rate, as airbench
 /// gives BatchNormalization's biases 64x the rate of the kernels); the
 /// weight decay stays at the base rate, as in airbench, so a larger rate
-/// for a group does not decay it faster.
+/// for a group does not decay it faster. A multiplier of 0 freezes its
+/// value: no step, no decay, its velocity kept (PyTorch's
+/// `requires_grad = False`). `lr_multipliers_from(step, v)` changes them
+/// from a given step on, as airbench stops training its whitening bias
+/// after three epochs.
 #[derive(Clone, Debug)]
 pub struct Sgd {
     pub lr: f32,
     pub momentum: f32,
     pub nesterov: bool,
     pub weight_decay: f32,
-    /// One per trainable value, or empty for 1 everywhere.
-    multipliers: Vec<f32>,
+    /// From each step on (steps taken so far, in increasing order), one
+    /// multiplier per trainable value; none for 1 everywhere.
+    multipliers: Vec<(u64, Vec<f32>)>,
     iterations: u64,
     velocity: Vec<f32>,
 }
@@ -182,8 +199,15 @@ impl Sgd {
     /// A learning-rate multiplier for every trainable value, as
     /// [`crate::Model::tensor_multipliers`] builds them from a rule per
     /// tensor. The first update checks the length.
-    pub fn lr_multipliers(mut self, multipliers: Vec<f32>) -> Self {
-        self.multipliers = multipliers;
+    pub fn lr_multipliers(self, multipliers: Vec<f32>) -> Self {
+        self.lr_multipliers_from(0, multipliers)
+    }
+    /// The multipliers from the update after `step` steps on, until a later
+    /// call's step.
+    pub fn lr_multipliers_from(mut self, step: u64, multipliers: Vec<f32>) -> Self {
+        self.multipliers.retain(|(from, _)| *from != step);
+        let at = self.multipliers.partition_point(|(from, _)| *from < step);
+        self.multipliers.insert(at, (step, multipliers));
         self
     }
 }
@@ -191,10 +215,11 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn update(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "Sgd: parameters and gradients differ in length");
+        let multipliers = self.multipliers.iter().rev().find(|(from, _)| *from <= self.iterations).map(|(_, k)| k);
         assert!(
-            self.multipliers.is_empty() || self.multipliers.len() == params.len(),
+            multipliers.is_none_or(|k| k.len() == params.len()),
             "Sgd: {} learning-rate multipliers for {} trainable values",
-            self.multipliers.len(),
+            multipliers.map_or(0, |k| k.len()),
             params.len()
         );
         self.velocity.resize(params.len(), 0.0);
@@ -206,12 +231,18 @@ impl Optimizer for Sgd {
             *p += if nesterov { m * *v - lr * g } else { *v };
         };
         let chunks = params.par_chunks_mut(SPLIT).zip(grads.par_chunks(SPLIT)).zip(self.velocity.par_chunks_mut(SPLIT));
-        if self.multipliers.is_empty() {
-            chunks.for_each(|((p, g), v)| p.iter_mut().zip(g).zip(v).for_each(|((p, &g), v)| step(p, g, v, lr)));
-        } else {
-            chunks.zip(self.multipliers.par_chunks(SPLIT)).for_each(|(((p, g), v), k)| {
-                p.iter_mut().zip(g).zip(v).zip(k).for_each(|(((p, &g), v), &k)| step(p, g, v, lr * k))
-            });
+        match multipliers {
+            None => {
+                chunks.for_each(|((p, g), v)| p.iter_mut().zip(g).zip(v).for_each(|((p, &g), v)| step(p, g, v, lr)))
+            }
+            Some(k) => chunks.zip(k.par_chunks(SPLIT)).for_each(|(((p, g), v), k)| {
+                p.iter_mut()
+                    .zip(g)
+                    .zip(v)
+                    .zip(k)
+                    .filter(|(_, &k)| k != 0.0)
+                    .for_each(|(((p, &g), v), &k)| step(p, g, v, lr * k))
+            }),
         }
         self.iterations += 1;
     }
@@ -370,10 +401,16 @@ impl<O: Optimizer> Optimizer for Ema<O> {
     fn set_learning_rate(&mut self, lr: f32) {
         self.inner.set_learning_rate(lr);
     }
-    fn finalize(&mut self, params: &mut [f32]) {
-        self.inner.finalize(params);
-        if self.average.len() == params.len() {
-            params.copy_from_slice(&self.average);
+    fn after_step(&mut self, network: &mut [f32], trainable: usize) {
+        self.inner.after_step(network, trainable);
+    }
+    fn end_epoch(&mut self, network: &mut [f32], trainable: usize) {
+        self.inner.end_epoch(network, trainable);
+    }
+    fn finalize(&mut self, network: &mut [f32], trainable: usize) {
+        self.inner.finalize(network, trainable);
+        if self.average.len() == trainable {
+            network[..trainable].copy_from_slice(&self.average);
         }
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
@@ -389,17 +426,25 @@ impl<O: Optimizer> Optimizer for Ema<O> {
 
 /// airbench's lookahead on any optimizer: from step `start` on, every
 /// `every` steps, the slow weights move towards the parameters,
-/// `slow = rho slow + (1 - rho) params` with `rho = decay(step)`, and the
+/// `slow += (1 - rho) (params - slow)` with `rho = decay(step)`, and the
 /// parameters take the slow weights' values (the first time, the slow
 /// weights start as a copy). [`Optimizer::finalize`] leaves the slow
 /// weights in the parameters. airbench's decay rises over training,
 /// `0.95^5 (step / total)^3`, to move fast early and average strongly at
 /// the end. Its state (the slow weights) is checkpointed.
+///
+/// The average runs in [`Optimizer::after_step`], which sees the whole
+/// network, so that [`Self::whole_network`] can take in the moving
+/// statistics; `update` alone is the inner optimizer's step.
 #[derive(Clone)]
 pub struct Lookahead<O> {
     pub inner: O,
     pub every: u64,
     pub start: u64,
+    /// Average the non-trainable values too (see [`Self::whole_network`]).
+    pub whole_network: bool,
+    /// Put the slow weights back at each epoch's end (see [`Self::sync_each_epoch`]).
+    pub sync_each_epoch: bool,
     decay: std::sync::Arc<dyn Fn(u64) -> f32 + Send + Sync>,
     slow: Vec<f32>,
 }
@@ -410,6 +455,8 @@ impl<O: std::fmt::Debug> std::fmt::Debug for Lookahead<O> {
             .field("inner", &self.inner)
             .field("every", &self.every)
             .field("start", &self.start)
+            .field("whole_network", &self.whole_network)
+            .field("sync_each_epoch", &self.sync_each_epoch)
             .finish()
     }
 }
@@ -417,39 +464,93 @@ impl<O: std::fmt::Debug> std::fmt::Debug for Lookahead<O> {
 impl<O: Optimizer> Lookahead<O> {
     /// Every `every` steps from step `start` (counting steps taken, so the
     /// first update is step 1), with `decay(step)` the weight kept by the
-    /// slow weights.
+    /// slow weights; the trainable values only, no sync at epochs' ends.
     pub fn new(inner: O, every: u64, start: u64, decay: impl Fn(u64) -> f32 + Send + Sync + 'static) -> Self {
-        Lookahead { inner, every: every.max(1), start, decay: std::sync::Arc::new(decay), slow: Vec::new() }
+        Lookahead {
+            inner,
+            every: every.max(1),
+            start,
+            whole_network: false,
+            sync_each_epoch: false,
+            decay: std::sync::Arc::new(decay),
+            slow: Vec::new(),
+        }
     }
-    /// airbench94's: every 5 steps from `start`, `rho = 0.95^5 (step / total)^3`.
+    /// airbench94's: every 5 steps from `start`, `rho = 0.95^5 (step /
+    /// total)^3`, over the whole network, synced at each epoch's end.
     pub fn airbench(inner: O, start: u64, total: u64) -> Self {
         let base = 0.95f64.powi(5);
         Lookahead::new(inner, 5, start, move |step| (base * (step as f64 / total.max(1) as f64).powi(3)) as f32)
+            .whole_network(true)
+            .sync_each_epoch(true)
+    }
+    /// Average every value of the network, the non-trainable ones too:
+    /// BatchNormalization's moving statistics then come from many batches
+    /// instead of the last few, as airbench averages its whole
+    /// `state_dict` (PyTorch's `AveragedModel(use_buffers=True)`). Frozen
+    /// values stay bitwise as they are: `slow += (1 - rho) (p - slow)`
+    /// leaves `slow` when `p` equals it.
+    pub fn whole_network(mut self, yes: bool) -> Self {
+        self.whole_network = yes;
+        self
+    }
+    /// At the end of each epoch, the parameters take the slow weights'
+    /// values, dropping the steps since the last average, as airbench's
+    /// loop does after every epoch.
+    pub fn sync_each_epoch(mut self, yes: bool) -> Self {
+        self.sync_each_epoch = yes;
+        self
     }
     /// The slow weights (empty before the first lookahead step).
     pub fn slow(&self) -> &[f32] {
         &self.slow
+    }
+    /// The values this average covers.
+    fn covered(&self, trainable: usize, total: usize) -> usize {
+        if self.whole_network {
+            total
+        } else {
+            trainable
+        }
+    }
+    /// The parameters take the slow weights' values, where there are any.
+    fn put_back(&self, network: &mut [f32], trainable: usize) {
+        let n = self.covered(trainable, network.len());
+        if self.slow.len() == n {
+            network[..n].copy_from_slice(&self.slow);
+        }
     }
 }
 
 impl<O: Optimizer> Optimizer for Lookahead<O> {
     fn update(&mut self, params: &mut [f32], grads: &[f32]) {
         self.inner.update(params, grads);
+    }
+    fn after_step(&mut self, network: &mut [f32], trainable: usize) {
+        self.inner.after_step(network, trainable);
         let step = self.inner.iterations();
         if step < self.start || !step.is_multiple_of(self.every) {
             return;
         }
-        if self.slow.len() != params.len() {
-            self.slow = params.to_vec();
+        let n = self.covered(trainable, network.len());
+        let covered = &mut network[..n];
+        if self.slow.len() != covered.len() {
+            self.slow = covered.to_vec();
             return;
         }
         let rho = (self.decay)(step);
-        params.par_chunks_mut(SPLIT).zip(self.slow.par_chunks_mut(SPLIT)).for_each(|(p, s)| {
+        covered.par_chunks_mut(SPLIT).zip(self.slow.par_chunks_mut(SPLIT)).for_each(|(p, s)| {
             for (p, s) in p.iter_mut().zip(s) {
-                *s = rho * *s + (1.0 - rho) * *p;
+                *s += (1.0 - rho) * (*p - *s);
                 *p = *s;
             }
         });
+    }
+    fn end_epoch(&mut self, network: &mut [f32], trainable: usize) {
+        self.inner.end_epoch(network, trainable);
+        if self.sync_each_epoch {
+            self.put_back(network, trainable);
+        }
     }
     fn iterations(&self) -> u64 {
         self.inner.iterations()
@@ -460,11 +561,9 @@ impl<O: Optimizer> Optimizer for Lookahead<O> {
     fn set_learning_rate(&mut self, lr: f32) {
         self.inner.set_learning_rate(lr);
     }
-    fn finalize(&mut self, params: &mut [f32]) {
-        self.inner.finalize(params);
-        if self.slow.len() == params.len() {
-            params.copy_from_slice(&self.slow);
-        }
+    fn finalize(&mut self, network: &mut [f32], trainable: usize) {
+        self.inner.finalize(network, trainable);
+        self.put_back(network, trainable);
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         let mut state = self.inner.state();
@@ -496,7 +595,7 @@ mod tests {
             assert!((params[0] as f64 - w).abs() < 1e-6);
             assert!((opt.average()[0] as f64 - want_avg).abs() < 1e-6, "step {step}");
         }
-        opt.finalize(&mut params);
+        opt.finalize(&mut params, 1);
         assert!((params[0] as f64 - want_avg).abs() < 1e-6);
         // Overwriting every 2 steps: after steps 2 and 4 the weights are the average.
         let mut opt = Ema::new(Sgd::new(0.1)).momentum(0.5).overwrite_frequency(2);
@@ -542,34 +641,93 @@ mod tests {
         assert_eq!(q[0], 1.0 - 0.5 - (0.25 + 0.5));
     }
 
+    /// A multiplier of 0 freezes its value, decay included, and
+    /// `lr_multipliers_from` switches the multipliers at a step: value 1
+    /// learns 64x for two steps, then stays; value 2 never moves.
+    #[test]
+    fn sgd_multiplier_zero_freezes_from_its_step() {
+        let mut opt = Sgd::new(0.1)
+            .momentum(0.5)
+            .weight_decay(0.1)
+            .lr_multipliers(vec![1.0, 64.0, 0.0])
+            .lr_multipliers_from(2, vec![1.0, 0.0, 0.0]);
+        let mut params = [1.0f32, 1.0, 0.3];
+        let mut after_two = [0.0f32; 3];
+        for step in 1..=4 {
+            opt.update(&mut params, &[0.5, 0.5, 0.5]);
+            if step == 2 {
+                after_two = params;
+            }
+        }
+        assert_ne!(after_two[1], 1.0);
+        assert_eq!(params[1].to_bits(), after_two[1].to_bits());
+        assert_eq!(params[2].to_bits(), 0.3f32.to_bits());
+        assert_ne!(params[0], after_two[0]);
+    }
+
     /// airbench's lookahead written out: SGD (lr 1) on a gradient of 1
-    /// moves a weight by -1 a step; from step 2, every 2 steps, the slow
-    /// weight keeps `rho` of itself and the parameter jumps to it.
+    /// moves the trainable weight by -1 a step, and the non-trainable
+    /// value after it (a moving statistic) is set to 10 x step by hand;
+    /// from step 2, every 2 steps, the slow weights keep `rho` of
+    /// themselves and the parameters jump to them. Only the whole-network
+    /// average touches the statistic; only the synced one puts the slow
+    /// weights back at an epoch's end (after step 5).
     #[test]
     fn lookahead_follows_airbench_recurrence() {
-        let mut opt = Lookahead::new(Sgd::new(1.0), 2, 2, |step| 0.5 + step as f32 / 100.0);
-        let mut params = [0.0f32];
-        let (mut p, mut slow) = (0.0f64, None::<f64>);
-        for step in 1..=7u64 {
-            opt.update(&mut params, &[1.0]);
-            p -= 1.0;
-            if step >= 2 && step % 2 == 0 {
-                match slow {
-                    None => slow = Some(p),
-                    Some(s) => {
-                        let rho = 0.5 + step as f64 / 100.0;
-                        let s = rho * s + (1.0 - rho) * p;
-                        slow = Some(s);
-                        p = s;
+        for (whole, sync) in [(false, false), (true, false), (true, true)] {
+            let decay = |step: u64| 0.5 + step as f32 / 100.0;
+            let mut opt = Lookahead::new(Sgd::new(1.0), 2, 2, decay).whole_network(whole).sync_each_epoch(sync);
+            let mut network = [0.0f32, 0.0];
+            let (mut p, mut slow) = ([0.0f64, 0.0], None::<[f64; 2]>);
+            let covered = if whole { 2 } else { 1 };
+            for step in 1..=7u64 {
+                opt.update(&mut network[..1], &[1.0]);
+                network[1] = 10.0 * step as f32;
+                opt.after_step(&mut network, 1);
+                p[0] -= 1.0;
+                p[1] = 10.0 * step as f64;
+                if step >= 2 && step % 2 == 0 {
+                    match slow {
+                        None => slow = Some(p),
+                        Some(mut s) => {
+                            let rho = 0.5 + step as f64 / 100.0;
+                            for i in 0..covered {
+                                s[i] = rho * s[i] + (1.0 - rho) * p[i];
+                                p[i] = s[i];
+                            }
+                            slow = Some(s);
+                        }
                     }
                 }
+                if step == 5 {
+                    opt.end_epoch(&mut network, 1);
+                    if sync {
+                        p = slow.unwrap();
+                    }
+                }
+                for i in 0..2 {
+                    assert!(
+                        (network[i] as f64 - p[i]).abs() < 1e-5,
+                        "{whole} {sync} step {step} value {i}: {network:?} vs {p:?}"
+                    );
+                }
             }
-            assert!((params[0] as f64 - p).abs() < 1e-5, "step {step}: {} vs {p}", params[0]);
+            // Step 7 moved the weight past the slow one; finalize takes the slow one.
+            let s = slow.unwrap();
+            assert_ne!(s[0], p[0]);
+            opt.finalize(&mut network, 1);
+            assert!((network[0] as f64 - s[0]).abs() < 1e-5);
+            let statistic = if whole { s[1] } else { 70.0 };
+            assert!((network[1] as f64 - statistic).abs() < 1e-5, "{whole}: {} vs {statistic}", network[1]);
         }
-        // Step 7 moved the weight past the slow one; finalize takes the slow one.
-        opt.finalize(&mut params);
-        assert!((params[0] as f64 - slow.unwrap()).abs() < 1e-5);
-        assert_ne!(slow.unwrap(), p);
+        // A frozen value (never moved by a step) stays bitwise the same.
+        let mut opt = Lookahead::new(Sgd::new(1.0), 1, 1, |_| 0.77).whole_network(true);
+        let mut network = [0.0f32, 0.1];
+        for _ in 0..5 {
+            opt.update(&mut network[..1], &[1.0]);
+            opt.after_step(&mut network, 1);
+        }
+        assert_eq!(network[1].to_bits(), 0.1f32.to_bits());
     }
 
     /// Keras 3's Adam written out (`keras/src/optimizers/adam.py`) for

@@ -81,8 +81,8 @@ pub struct Evaluation {
 }
 
 /// Test-time augmentation in [`evaluate_tta`]: which views of each image
-/// are averaged (their softmax outputs, each view weighted as airbench
-/// weighs its logits).
+/// are averaged, as airbench averages them: the weighted mean of their
+/// logits, through the softmax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tta {
     /// The image alone: Keras's `evaluate`.
@@ -121,22 +121,41 @@ pub fn evaluate<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize
     evaluate_tta(net, data, batch_size, Tta::None)
 }
 
-/// The mean of `net`'s outputs over the views `tta` names of the images in
-/// `x`, NHWC in `shape`.
+/// `net`'s outputs for the images in `x` (NHWC in `shape`), averaged over
+/// the views `tta` names as airbench averages them: the weighted mean of
+/// their logits, through the softmax. A softmax output's logarithm is the
+/// logits less one constant per image, so the mean of the views'
+/// log-probabilities gives the same softmax without the logits.
 fn predict_views<M: Classifier>(net: &Model<M>, x: &[f32], shape: [usize; 3], tta: Tta) -> Result<Vec<f32>> {
-    let mirror_pair = |x: &[f32]| -> Result<Vec<f32>> {
-        let (a, b) = (net.try_predict(x)?, net.try_predict(&mirrored(x, shape))?);
-        Ok(a.iter().zip(&b).map(|(a, b)| 0.5 * a + 0.5 * b).collect())
-    };
-    Ok(match tta {
-        Tta::None => net.try_predict(x)?,
-        Tta::Mirror => mirror_pair(x)?,
+    let views: Vec<(f32, Vec<f32>)> = match tta {
+        Tta::None => return net.try_predict(x),
+        Tta::Mirror => vec![(0.5, x.to_vec()), (0.5, mirrored(x, shape))],
         Tta::MirrorTranslate => {
-            let (plain, up, down) =
-                (mirror_pair(x)?, mirror_pair(&translated(x, shape, -1))?, mirror_pair(&translated(x, shape, 1))?);
-            plain.iter().zip(up.iter().zip(&down)).map(|(p, (u, d))| 0.5 * p + 0.25 * u + 0.25 * d).collect()
+            let (up, down) = (translated(x, shape, -1), translated(x, shape, 1));
+            let (up_mirror, down_mirror) = (mirrored(&up, shape), mirrored(&down, shape));
+            vec![
+                (0.25, x.to_vec()),
+                (0.25, mirrored(x, shape)),
+                (0.125, up),
+                (0.125, up_mirror),
+                (0.125, down),
+                (0.125, down_mirror),
+            ]
         }
-    })
+    };
+    let mut logits = vec![0.0f32; x.len() / M::INPUT_LEN * M::OUTPUT_LEN];
+    for (weight, view) in &views {
+        for (l, p) in logits.iter_mut().zip(net.try_predict(view)?) {
+            *l += weight * p.max(f32::MIN_POSITIVE).ln();
+        }
+    }
+    for row in logits.chunks_mut(M::OUTPUT_LEN) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
+        row.iter_mut().for_each(|l| *l = (*l - max).exp());
+        let sum: f32 = row.iter().sum();
+        row.iter_mut().for_each(|l| *l /= sum);
+    }
+    Ok(logits)
 }
 
 /// [`evaluate`] with test-time augmentation: the loss and accuracy of the
@@ -267,6 +286,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
                 ));
             }
         }
+        opt.end_epoch(net.params_mut(), M::TRAINABLE_PARAMS);
         let train_seconds = start.elapsed().as_secs_f64();
         let val = validation.map(|v| evaluate(net, v, 256)).transpose()?;
         let stats = EpochStats {
@@ -296,7 +316,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
             history.plot(&dir.join("history.svg"))?;
         }
     }
-    opt.finalize(&mut net.params_mut()[..M::TRAINABLE_PARAMS]);
+    opt.finalize(net.params_mut(), M::TRAINABLE_PARAMS);
     Ok(history)
 }
 
@@ -376,7 +396,22 @@ pub fn restore<M: Spec>(net: &mut Model<M>, opt: &mut impl Optimizer, path: &Pat
     if iterations > 0 {
         let mut state = Vec::new();
         for name in field("optimizer.state")?.split(',').filter(|n| !n.is_empty()) {
-            state.push((name.to_string(), file.f32(&format!("optimizer.{name}"), Some(&[M::TRAINABLE_PARAMS]))?.1));
+            // One value per trainable parameter, or per parameter for a
+            // whole-network average (`Lookahead::whole_network`).
+            let tensor = format!("optimizer.{name}");
+            let (shape, values) = file.f32(&tensor, None)?;
+            if shape != [M::TRAINABLE_PARAMS] && shape != [M::TOTAL_PARAMS] {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "`{tensor}` has shape {shape:?}; {} holds {} trainable and {} values in all",
+                        M::NAME,
+                        M::TRAINABLE_PARAMS,
+                        M::TOTAL_PARAMS
+                    ),
+                ));
+            }
+            state.push((name.to_string(), values));
         }
         opt.set_state(iterations, state).map_err(|e| Error::format(path, e.to_string()))?;
     }
