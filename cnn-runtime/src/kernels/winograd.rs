@@ -25,6 +25,15 @@ use std::ops::Range;
 /// [`Winograd::block`]).
 const BLOCK_BYTES: usize = 1 << 18;
 
+/// The fewest tiles a block holds (see [`Winograd::block`]). Measured on
+/// the airbench layout at batch 512 (`cargo bench --bench airbench`, two
+/// rounds): 438-493 images/s with the byte bound alone (8 tiles for its
+/// 256-channel layers), 519-550 with at least 24, 564-565 with 48,
+/// 567-593 with 96, 578-584 with 160; ResNet-20 (whose blocks are 32-128
+/// tiles anyway) 985-1024 with the bound alone, 1016-1031 with 96,
+/// 922-931 with 160.
+const MIN_BLOCK: usize = 96;
+
 /// `G`, the kernel transform (4x3).
 const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
 
@@ -57,12 +66,15 @@ impl Winograd {
     /// The blocks run on across images, so that a product is never cut
     /// short at an image's edge, and are bounded so that one block's `V`
     /// and `M` stay within [`BLOCK_BYTES`]: in cache between the transform
-    /// that writes them and the product or transform that reads them.
+    /// that writes them and the product or transform that reads them. But
+    /// never fewer than [`MIN_BLOCK`] tiles: each product reads its whole
+    /// plane of `U` (or writes its plane of `dU`), which for 256 channels
+    /// and filters is 256 KiB, and a few tiles cannot pay for that.
     pub const fn block(&self) -> usize {
         let per_tile = 16 * (self.window.channels + self.filters) * 4;
         let b = BLOCK_BYTES / per_tile;
-        if b < 1 {
-            1
+        if b < MIN_BLOCK {
+            MIN_BLOCK
         } else {
             b
         }
