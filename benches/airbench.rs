@@ -1,10 +1,11 @@
 //! Throughput of the airbench94 layout (`../shared/anchors/nets/airbench.json`):
 //! training steps at batch 512 with SGD (Nesterov momentum 0.9), random
 //! data, after two warm-up steps; the same work as
-//! `keras_graph_speed.py nets/airbench.json --batch 512 --images 3072`.
+//! `keras_graph_speed.py nets/airbench.json --batch 512 --images 3072`;
+//! then inference on the same images (test-time augmentation's work).
 //!
 //! `cargo bench --bench airbench` prints one line:
-//! `RESULT net=airbench train_images_per_s=X threads=T batch=512 params=P`.
+//! `RESULT net=airbench train_images_per_s=X infer_images_per_s=Y threads=T batch=512 params=P`.
 //! `CNN_BENCH_IMAGES` sets how many images are timed (default 3072).
 
 use cnn::prelude::*;

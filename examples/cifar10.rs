@@ -4,10 +4,11 @@
 //!
 //! `cargo run --release --example cifar10 -- --help` lists the options.
 
+#[path = "cli/mod.rs"]
+mod cli;
 #[path = "seed_net/mod.rs"]
 mod seed_net;
 
-use cnn::data::cifar10;
 use cnn::prelude::*;
 use seed_net::Cifar10Net;
 use std::path::PathBuf;
@@ -94,10 +95,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     }
     print!("{}", Cifar10Net::summary());
-    let data = match &args.data {
-        Some(path) => cifar10::load(path)?,
-        None => cifar10::load_or_download(&cifar10::cache_dir())?,
-    };
+    let data = cli::cifar10(args.data.as_deref())?;
     let train = match args.limit {
         Some(n) => data.train.take(n),
         None => data.train,
@@ -129,31 +127,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         model.display(),
         args.out.join("history.csv").display()
     );
-    if let Some(min) = args.min_accuracy {
-        if test.accuracy < min {
-            return Err(format!("test accuracy {:.4} is below the required {min}", test.accuracy).into());
-        }
-    }
+    cli::require("cifar10", test.accuracy, args.min_accuracy)?;
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(HELP, parse_args, run)
 }

@@ -43,7 +43,9 @@
 //!
 //! `cargo run --release --example cifar10_fast -- --help` lists the options.
 
-use cnn::data::cifar10;
+#[path = "cli/mod.rs"]
+mod cli;
+
 use cnn::prelude::*;
 use cnn::whitening::whitening_kernel;
 use std::io::IsTerminal;
@@ -284,10 +286,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if std::io::stdout().is_terminal() {
         print!("{}", FastNet::summary());
     }
-    let data = match &args.data {
-        Some(path) => cifar10::load(path)?,
-        None => cifar10::load_or_download(&cifar10::cache_dir())?,
-    };
+    let data = cli::cifar10(args.data.as_deref())?;
     let train = match args.limit {
         Some(n) => data.train.take(n),
         None => data.train,
@@ -340,31 +339,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         100.0 * high,
         mean_seconds
     );
-    if let Some(min) = args.min_accuracy {
-        if let Some(r) = runs.iter().find(|r| r.accuracy < min) {
-            return Err(format!("seed {}: test accuracy {:.4} is below the required {min}", r.seed, r.accuracy).into());
-        }
+    for r in &runs {
+        cli::require(&format!("seed {}", r.seed), r.accuracy, args.min_accuracy)?;
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error: {e}\n\n{HELP}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(HELP, parse_args, run)
 }

@@ -146,7 +146,7 @@ pub mod prelude {
     pub use crate::cnn;
     pub use cnn_runtime::{
         Adam, Augment, Batch, CosineDecay, Dataset, Ema, FitOptions, History, LearningRate, Lookahead, Mode, Network,
-        Optimizer, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, Shape1, Shape3, Tta,
-        Verbosity,
+        Optimizer, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, RmsProp, Sgd, SgdForm, Shape1, Shape3,
+        Tta, Verbosity,
     };
 }

@@ -1,6 +1,7 @@
 //! The timing loop of the graph benchmarks (`airbench`, `resnet20`), the
 //! same work as `keras_graph_speed.py`: training steps with SGD (Nesterov
-//! momentum 0.9) on random data, after two warm-up steps.
+//! momentum 0.9) on random data, after two warm-up steps; then inference
+//! (`predict`) on the same images.
 
 use cnn::rng::Rng;
 use cnn::{Classifier, Model, Sgd};
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 /// Times training steps of `batch` images until `CNN_BENCH_IMAGES` (default
 /// `images`) have passed, and prints
-/// `RESULT net=NAME train_images_per_s=X threads=T batch=B params=P`.
+/// `RESULT net=NAME train_images_per_s=X infer_images_per_s=Y threads=T batch=B params=P`.
 pub fn train_rate<S: Classifier>(name: &str, batch: usize, images: usize) {
     let images: usize = std::env::var("CNN_BENCH_IMAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(images);
     let mut rng = Rng::new(1);
@@ -25,9 +26,18 @@ pub fn train_rate<S: Classifier>(name: &str, batch: usize, images: usize) {
         std::hint::black_box(net.train_step(&x, &labels, &mut opt));
     }
     let seconds = start.elapsed().as_secs_f64();
+    // Inference on the same images as many times, as `predict` runs it
+    // (test-time augmentation is six of these over the test set).
+    std::hint::black_box(net.predict(&x));
+    let start = Instant::now();
+    for _ in 0..steps {
+        std::hint::black_box(net.predict(&x));
+    }
+    let infer_seconds = start.elapsed().as_secs_f64();
     println!(
-        "RESULT net={name} train_images_per_s={:.0} threads={} batch={batch} params={}",
+        "RESULT net={name} train_images_per_s={:.0} infer_images_per_s={:.0} threads={} batch={batch} params={}",
         (steps * batch) as f64 / seconds,
+        (steps * batch) as f64 / infer_seconds,
         rayon::current_num_threads(),
         S::TOTAL_PARAMS
     );

@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use history::{EpochStats, History};
 pub use info::{Init, Initializer, LayerInfo, TensorInfo};
 pub use model::{Engine, Model};
-pub use optim::{Adam, Ema, Lookahead, Optimizer, RmsProp, Sgd};
+pub use optim::{Adam, Ema, Lookahead, Optimizer, RmsProp, Sgd, SgdForm};
 pub use schedule::{CosineDecay, LearningRate, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, Schedule};
 pub use train::{evaluate, evaluate_tta, fit, Evaluation, FitOptions, Tta, Verbosity};
 

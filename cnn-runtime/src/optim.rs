@@ -137,13 +137,34 @@ impl Optimizer for RmsProp {
     }
 }
 
+/// How [`Sgd`] applies its rate and its weight decay. The two agree at a
+/// constant rate without decay; under a schedule, Keras's velocity keeps
+/// the rates of the steps it was made of, while PyTorch's takes the
+/// current rate for all of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SgdForm {
+    /// Keras's: `v = m v - lr g`, `p += v` (Nesterov: `p += m v - lr g`),
+    /// and the weight decay decoupled, `p -= lr wd p` before each step.
+    #[default]
+    Keras,
+    /// `torch.optim.SGD`'s (dampening 0): the weight decay as L2 in the
+    /// gradient, `g += wd p`, then `b = m b + g`, `p -= lr b` (Nesterov:
+    /// `p -= lr (g + m b)`), so the decay goes through the momentum. With
+    /// rate multipliers, a value's L2 term is `wd / k`: its decay keeps
+    /// the base rate, as PyTorch's parameter groups give airbench's
+    /// biases `weight_decay = wd / lr_biases`.
+    PyTorch,
+}
+
 /// Keras's SGD: `v = momentum v - lr g`; `p += v` (or, Nesterov,
 /// `p += momentum v - lr g`). Defaults: lr 0.01, no momentum, no weight
 /// decay.
 ///
 /// `weight_decay(wd)` is Keras 3's form, decoupled from the gradient:
 /// before each step `p -= lr wd p`, with the step's base rate (after any
-/// schedule) and not through the momentum. `lr_multipliers` scales the
+/// schedule) and not through the momentum. `form(SgdForm::PyTorch)` is
+/// `torch.optim.SGD` instead (see [`SgdForm`]), for recipes written for
+/// it. `lr_multipliers` scales the
 /// rate of each trainable value (a parameter group's rate, as airbench
 /// gives BatchNormalization's biases 64x the rate of the kernels); the
 /// weight decay stays at the base rate, as in airbench, so a larger rate
@@ -158,6 +179,7 @@ pub struct Sgd {
     pub momentum: f32,
     pub nesterov: bool,
     pub weight_decay: f32,
+    pub form: SgdForm,
     /// From each step on (steps taken so far, in increasing order), one
     /// multiplier per trainable value; none for 1 everywhere.
     multipliers: Vec<(u64, Vec<f32>)>,
@@ -178,6 +200,7 @@ impl Sgd {
             momentum: 0.0,
             nesterov: false,
             weight_decay: 0.0,
+            form: SgdForm::Keras,
             multipliers: Vec::new(),
             iterations: 0,
             velocity: Vec::new(),
@@ -191,9 +214,14 @@ impl Sgd {
         self.nesterov = nesterov;
         self
     }
-    /// Keras 3's `weight_decay`: `p -= lr wd p` before each step.
+    /// Keras 3's `weight_decay`: `p -= lr wd p` before each step (in
+    /// [`SgdForm::PyTorch`], L2 in the gradient).
     pub fn weight_decay(mut self, weight_decay: f32) -> Self {
         self.weight_decay = weight_decay;
+        self
+    }
+    pub fn form(mut self, form: SgdForm) -> Self {
+        self.form = form;
         self
     }
     /// A learning-rate multiplier for every trainable value, as
@@ -223,25 +251,32 @@ impl Optimizer for Sgd {
             params.len()
         );
         self.velocity.resize(params.len(), 0.0);
-        let (lr, m, nesterov) = (self.lr, self.momentum, self.nesterov);
-        let keep = 1.0 - lr * self.weight_decay;
-        let step = |p: &mut f32, g: f32, v: &mut f32, lr: f32| {
-            *p *= keep;
-            *v = m * *v - lr * g;
-            *p += if nesterov { m * *v - lr * g } else { *v };
+        let (lr, m, nesterov, wd) = (self.lr, self.momentum, self.nesterov, self.weight_decay);
+        let keep = 1.0 - lr * wd;
+        let pytorch = self.form == SgdForm::PyTorch;
+        // `k` is the value's multiplier, `lr` the step's rate times it.
+        let step = |p: &mut f32, g: f32, v: &mut f32, lr: f32, k: f32| {
+            if pytorch {
+                let g = g + wd / k * *p;
+                *v = m * *v + g;
+                *p -= lr * if nesterov { g + m * *v } else { *v };
+            } else {
+                *p *= keep;
+                *v = m * *v - lr * g;
+                *p += if nesterov { m * *v - lr * g } else { *v };
+            }
         };
         let chunks = params.par_chunks_mut(SPLIT).zip(grads.par_chunks(SPLIT)).zip(self.velocity.par_chunks_mut(SPLIT));
         match multipliers {
-            None => {
-                chunks.for_each(|((p, g), v)| p.iter_mut().zip(g).zip(v).for_each(|((p, &g), v)| step(p, g, v, lr)))
-            }
+            None => chunks
+                .for_each(|((p, g), v)| p.iter_mut().zip(g).zip(v).for_each(|((p, &g), v)| step(p, g, v, lr, 1.0))),
             Some(k) => chunks.zip(k.par_chunks(SPLIT)).for_each(|(((p, g), v), k)| {
                 p.iter_mut()
                     .zip(g)
                     .zip(v)
                     .zip(k)
                     .filter(|(_, &k)| k != 0.0)
-                    .for_each(|(((p, &g), v), &k)| step(p, g, v, lr * k))
+                    .for_each(|(((p, &g), v), &k)| step(p, g, v, lr * k, k))
             }),
         }
         self.iterations += 1;
@@ -639,6 +674,47 @@ mod tests {
         opt.update(&mut q, &[1.0]);
         opt.update(&mut q, &[1.0]);
         assert_eq!(q[0], 1.0 - 0.5 - (0.25 + 0.5));
+    }
+
+    /// `torch.optim.SGD`'s recurrence written out, Nesterov with weight
+    /// decay, over a rate that changes every step, for a value at
+    /// multiplier 1 and one at 64 (whose L2 term is wd / 64).
+    #[test]
+    fn sgd_pytorch_form_follows_torch_recurrence() {
+        let (m, wd) = (0.85f64, 0.01f64);
+        let mult = [1.0f64, 64.0];
+        let mut opt = Sgd::new(0.1)
+            .momentum(m as f32)
+            .nesterov(true)
+            .weight_decay(wd as f32)
+            .form(SgdForm::PyTorch)
+            .lr_multipliers(vec![1.0, 64.0]);
+        let mut params = [1.0f32, -2.0];
+        let (mut p, mut b) = ([1.0f64, -2.0], [0.0f64; 2]);
+        for (t, (lr, g)) in [(0.1f64, [0.5f32, -0.25]), (0.2, [0.1, 0.2]), (0.05, [-0.3, 0.4])].into_iter().enumerate()
+        {
+            opt.set_learning_rate(lr as f32);
+            opt.update(&mut params, &g);
+            for i in 0..2 {
+                let gi = g[i] as f64 + wd / mult[i] * p[i];
+                b[i] = if t == 0 { gi } else { m * b[i] + gi };
+                p[i] -= lr * mult[i] * (gi + m * b[i]);
+            }
+        }
+        for i in 0..2 {
+            assert!((params[i] as f64 - p[i]).abs() < 1e-5, "value {i}: {} vs {}", params[i], p[i]);
+        }
+        // At a constant rate without decay, the two forms take the same steps.
+        let (mut keras, mut torch) = (
+            Sgd::new(0.3).momentum(0.9).nesterov(true),
+            Sgd::new(0.3).momentum(0.9).nesterov(true).form(SgdForm::PyTorch),
+        );
+        let (mut a, mut c) = ([1.0f32], [1.0f32]);
+        for g in [0.5f32, -1.0, 2.0] {
+            keras.update(&mut a, &[g]);
+            torch.update(&mut c, &[g]);
+            assert!((a[0] - c[0]).abs() < 1e-6, "{} vs {}", a[0], c[0]);
+        }
     }
 
     /// A multiplier of 0 freezes its value, decay included, and
