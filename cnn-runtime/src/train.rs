@@ -12,11 +12,13 @@ use crate::data::{mirrored, translated, Augment, Dataset, Pass};
 use crate::engine::{Classifier, Spec};
 use crate::error::{Error, Result};
 use crate::history::{EpochStats, History};
+use crate::kernels::activation::softmax_rows;
 use crate::kernels::loss::{count_correct, cross_entropy};
 use crate::model::Model;
 use crate::optim::Optimizer;
 use crate::rng::{hash2, Rng};
 use crate::schedule::{LearningRate, ReduceLROnPlateau};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -127,19 +129,19 @@ pub fn evaluate<M: Classifier>(net: &Model<M>, data: &Dataset, batch_size: usize
 /// logits less one constant per image, so the mean of the views'
 /// log-probabilities gives the same softmax without the logits.
 fn predict_views<M: Classifier>(net: &Model<M>, x: &[f32], shape: [usize; 3], tta: Tta) -> Result<Vec<f32>> {
-    let views: Vec<(f32, Vec<f32>)> = match tta {
+    let views: Vec<(f32, Cow<[f32]>)> = match tta {
         Tta::None => return net.try_predict(x),
-        Tta::Mirror => vec![(0.5, x.to_vec()), (0.5, mirrored(x, shape))],
+        Tta::Mirror => vec![(0.5, Cow::Borrowed(x)), (0.5, mirrored(x, shape).into())],
         Tta::MirrorTranslate => {
             let (up, down) = (translated(x, shape, -1), translated(x, shape, 1));
             let (up_mirror, down_mirror) = (mirrored(&up, shape), mirrored(&down, shape));
             vec![
-                (0.25, x.to_vec()),
-                (0.25, mirrored(x, shape)),
-                (0.125, up),
-                (0.125, up_mirror),
-                (0.125, down),
-                (0.125, down_mirror),
+                (0.25, Cow::Borrowed(x)),
+                (0.25, mirrored(x, shape).into()),
+                (0.125, up.into()),
+                (0.125, up_mirror.into()),
+                (0.125, down.into()),
+                (0.125, down_mirror.into()),
             ]
         }
     };
@@ -149,12 +151,7 @@ fn predict_views<M: Classifier>(net: &Model<M>, x: &[f32], shape: [usize; 3], tt
             *l += weight * p.max(f32::MIN_POSITIVE).ln();
         }
     }
-    for row in logits.chunks_mut(M::OUTPUT_LEN) {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
-        row.iter_mut().for_each(|l| *l = (*l - max).exp());
-        let sum: f32 = row.iter().sum();
-        row.iter_mut().for_each(|l| *l /= sum);
-    }
+    softmax_rows(&mut logits, M::OUTPUT_LEN);
     Ok(logits)
 }
 

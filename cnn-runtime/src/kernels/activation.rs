@@ -156,7 +156,9 @@ fn derivative(act: Activation, x: f32, y: f32) -> f32 {
     }
 }
 
-fn softmax_rows(y: &mut [f32], last: usize) {
+/// Softmax over each row of `last` values, in place (the largest value
+/// taken out first, so that `exp` cannot overflow).
+pub(crate) fn softmax_rows(y: &mut [f32], last: usize) {
     for row in y.chunks_exact_mut(last) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0;
