@@ -11,6 +11,17 @@
 //! order, one fused multiply-add per term. A transposed `B` takes
 //! [`sgemm_nt`], dot products of contiguous rows.
 //!
+//! Where `B` is read by many row tiles (a Winograd plane of 96 tiles),
+//! [`sgemm`] first copies each `KC x NR` panel of it into a contiguous
+//! block on the stack. Unpacked, the rows of a panel lie `ldb` apart (1 KiB
+//! for 256 channels), so all of a panel's rows fall on a few sets of the
+//! first-level cache, and the 16 KiB panel cannot stay there while the
+//! row tiles pass over it: on one Zen 3 core, `cargo bench -p cnn-runtime
+//! --bench sgemm`'s Winograd shapes ran at 53-68 GFLOP/s unpacked and
+//! 65-87 from a contiguous panel, of the 87 that its multiply-adds allow.
+//! Thin products (a dense layer's few rows) stay unpacked: there a panel
+//! would be read once or twice for every copy made of it.
+//!
 //! Only [`super::gemm::sgemm_with`] calls this, after checking every index.
 //!
 //! ## Masked loads past a row's end
@@ -35,6 +46,12 @@ const NR: usize = 16;
 /// Depth of `B` one pass runs over: `KC x NR` of `B` (16 KiB) stays in the
 /// first-level cache while every row tile of `C` uses it.
 const KC: usize = 256;
+
+/// Whether [`sgemm`] packs `B` for a product of `m` rows: at least four
+/// row tiles read each packed panel.
+const fn packs(m: usize) -> bool {
+    m >= 4 * MR
+}
 
 /// Whether this CPU has AVX2 and FMA, which the kernels here need.
 #[inline]
@@ -68,6 +85,11 @@ pub unsafe fn sgemm(
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
+    if packs(m) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { sgemm_packed((m, k, n), alpha, (a, rsa, csa), (b, ldb), beta, (c, ldc)) };
+        return;
+    }
     // SAFETY (for every `Tile::run` below): each tile's rows, columns and
     // depth lie inside the caller's m x n x k, so each element it reads
     // or writes is one that the caller's contract places in bounds, and
@@ -88,17 +110,105 @@ pub unsafe fn sgemm(
                 // SAFETY: see above; the CPU has AVX2 and FMA (this function's contract).
                 unsafe {
                     match (rows, width) {
-                        (6, NR) => t.run::<6, 2, true>(alpha, beta),
-                        (6, ..=8) => t.run::<6, 1, false>(alpha, beta),
-                        (6, _) => t.run::<6, 2, false>(alpha, beta),
-                        (5, _) => t.run::<5, 2, false>(alpha, beta),
-                        (4, _) => t.run::<4, 2, false>(alpha, beta),
-                        (3, _) => t.run::<3, 2, false>(alpha, beta),
-                        (2, _) => t.run::<2, 2, false>(alpha, beta),
-                        _ => t.run::<1, 2, false>(alpha, beta),
+                        (6, NR) => t.run::<6, 2, true, true>(alpha, beta),
+                        (6, ..=8) => t.run::<6, 1, false, false>(alpha, beta),
+                        (6, _) => t.run::<6, 2, false, false>(alpha, beta),
+                        (5, _) => t.run::<5, 2, false, false>(alpha, beta),
+                        (4, _) => t.run::<4, 2, false, false>(alpha, beta),
+                        (3, _) => t.run::<3, 2, false, false>(alpha, beta),
+                        (2, _) => t.run::<2, 2, false, false>(alpha, beta),
+                        _ => t.run::<1, 2, false, false>(alpha, beta),
                     }
                 }
                 i += rows;
+            }
+        }
+    }
+}
+
+/// [`sgemm`] with `B` packed (see the module's note): per pass of `KC`
+/// over `k`, each `NR`-column panel of `B` in turn is copied into a
+/// contiguous `kc x NR` block on the stack, zero-padded past `n`, and
+/// every row tile of `C` reads it with unmasked loads. `A` is read where
+/// it lies: each tile's rows are streams the prefetcher follows, and a
+/// packed copy of it measured slower on the Winograd shapes (115-120
+/// against 122-125 images/s a core in the convolutions alone).
+///
+/// # Safety
+///
+/// As for [`sgemm`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sgemm_packed(
+    (m, k, n): (usize, usize, usize),
+    alpha: f32,
+    (a, rsa, csa): (*const f32, isize, isize),
+    (b, ldb): (*const f32, usize),
+    beta: f32,
+    (c, ldc): (*mut f32, usize),
+) {
+    // On the stack, uninitialized: `pack_b` writes every value a tile reads.
+    let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
+    let bp = panel.as_mut_ptr().cast::<f32>();
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        let beta = if p0 == 0 { beta } else { 1.0 };
+        for j in (0..n).step_by(NR) {
+            let width = NR.min(n - j);
+            // SAFETY: depths p0..p0 + kc and columns j..j + width lie
+            // inside k x n (the caller's contract); the panel holds KC x NR.
+            unsafe { pack_b(kc, width, b.wrapping_add(p0 * ldb + j), ldb, bp) };
+            let masks = [lane_mask(width), lane_mask(width.saturating_sub(8))];
+            let mut i = 0;
+            while i < m {
+                let rows = MR.min(m - i);
+                let ai = a.wrapping_offset(i as isize * rsa + p0 as isize * csa);
+                let t = Tile { kc, a: ai, rsa, csa, b: bp, ldb: NR, c: c.wrapping_add(i * ldc + j), ldc, masks };
+                // SAFETY: the panel holds kc x NR values (zeros past
+                // `width`), so its unmasked loads stay inside it; the tile's
+                // rows of A and C and the columns under `masks` lie inside
+                // m x k and m x n (the caller's contract).
+                unsafe {
+                    match (rows, width == NR) {
+                        (6, true) => t.run::<6, 2, true, true>(alpha, beta),
+                        (6, false) => t.run::<6, 2, true, false>(alpha, beta),
+                        (5, _) => t.run::<5, 2, true, false>(alpha, beta),
+                        (4, _) => t.run::<4, 2, true, false>(alpha, beta),
+                        (3, _) => t.run::<3, 2, true, false>(alpha, beta),
+                        (2, _) => t.run::<2, 2, true, false>(alpha, beta),
+                        _ => t.run::<1, 2, true, false>(alpha, beta),
+                    }
+                }
+                i += rows;
+            }
+        }
+    }
+}
+
+/// Copies `kc` rows of `width` (at most `NR`) columns of `B` (`ldb`
+/// apart) into a `kc x NR` panel, zeros past `width`.
+///
+/// # Safety
+///
+/// Those `kc x width` elements of `B` lie inside its allocation, and
+/// `out` holds `kc * NR` values.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn pack_b(kc: usize, width: usize, b: *const f32, ldb: usize, out: *mut f32) {
+    let masks = [lane_mask(width), lane_mask(width.saturating_sub(8))];
+    for p in 0..kc {
+        let (src, dst) = (b.wrapping_add(p * ldb), out.wrapping_add(p * NR));
+        // SAFETY: masked loads read only the `width` columns inside row p
+        // of B (see the module's note on masked loads) and give zeros
+        // past them; the stores write row p of the panel.
+        unsafe {
+            for (h, &mask) in masks.iter().enumerate() {
+                let v = if width == NR {
+                    _mm256_loadu_ps(src.add(8 * h))
+                } else {
+                    _mm256_maskload_ps(src.wrapping_add(8 * h), mask)
+                };
+                _mm256_storeu_ps(dst.add(8 * h), v);
             }
         }
     }
@@ -294,26 +404,33 @@ struct Tile {
 #[cfg(target_arch = "x86_64")]
 impl Tile {
     /// `C = alpha A B + beta C` over `R` rows and the columns of `V`
-    /// (1 or 2) registers; with `FULL`, all `NR` columns, whose rows of
-    /// `B` are loaded without masks. Sixteen registers hold 12
-    /// accumulators, 2 rows of `B` and a broadcast, but not 2 masks
-    /// besides: a full-height tile with masks spills unless it is one
-    /// register wide.
+    /// (1 or 2) registers. With `FULL_B`, every row of `B` holds `NR`
+    /// columns (all of them, or a zero-padded packed panel) and is loaded
+    /// without masks; with `FULL_C`, so are `C`'s rows. Sixteen registers
+    /// hold 12 accumulators, 2 rows of `B` and a broadcast, but not 2
+    /// masks besides: a full-height tile with masked loads of `B` spills
+    /// unless it is one register wide.
     ///
     /// # Safety
     ///
     /// The CPU has AVX2 and FMA; the `R` rows of `A` at `(rsa, csa)` hold
     /// `kc` elements inside its allocation; the `kc` rows of `B` (`ldb`
     /// apart) and the `R` rows of `C` (`ldc` apart) hold, inside their
-    /// allocations, every column whose lane `masks` sets; `C` aliases
+    /// allocations, every column whose lane `masks` sets (with `FULL_B`,
+    /// `B`'s rows hold all `NR`; with `FULL_C`, so do `C`'s); `C` aliases
     /// neither `A` nor `B`.
     #[inline(always)]
-    unsafe fn run<const R: usize, const V: usize, const FULL: bool>(&self, alpha: f32, beta: f32) {
+    unsafe fn run<const R: usize, const V: usize, const FULL_B: bool, const FULL_C: bool>(
+        &self,
+        alpha: f32,
+        beta: f32,
+    ) {
         // SAFETY: every broadcast reads an element of A inside its rows;
         // every load and store of B and C is masked to the columns inside
-        // (see the module's note on masked loads), or with `FULL` covers
-        // exactly the NR columns inside; with V == 1 the second register's
-        // columns, which `masks` leaves out, are never touched.
+        // (see the module's note on masked loads), or with `FULL_B` and
+        // `FULL_C` covers exactly the NR columns inside; with V == 1 the
+        // second register's columns, which `masks` leaves out, are never
+        // touched.
         unsafe {
             let masks = self.masks;
             let mut acc = [[_mm256_setzero_ps(); V]; R];
@@ -321,7 +438,7 @@ impl Tile {
                 let bp = self.b.wrapping_add(p * self.ldb);
                 let row: [__m256; V] = std::array::from_fn(|h| {
                     let at = bp.wrapping_add(8 * h);
-                    if FULL {
+                    if FULL_B {
                         _mm256_loadu_ps(at)
                     } else {
                         _mm256_maskload_ps(at, masks[h])
@@ -341,7 +458,7 @@ impl Tile {
                 for (h, (&sum, &mask)) in acc.iter().zip(&masks).enumerate() {
                     let at = row.wrapping_add(8 * h);
                     let mut v = _mm256_mul_ps(alpha, sum);
-                    if FULL {
+                    if FULL_C {
                         if beta != 0.0 {
                             v = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(at), v);
                         }
