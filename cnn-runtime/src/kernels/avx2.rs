@@ -16,9 +16,12 @@
 //! block on the stack. Unpacked, the rows of a panel lie `ldb` apart (1 KiB
 //! for 256 channels), so all of a panel's rows fall on a few sets of the
 //! first-level cache, and the 16 KiB panel cannot stay there while the
-//! row tiles pass over it: on one Zen 3 core, `cargo bench -p cnn-runtime
-//! --bench sgemm`'s Winograd shapes ran at 53-68 GFLOP/s unpacked and
-//! 65-87 from a contiguous panel, of the 87 that its multiply-adds allow.
+//! row tiles pass over it. On one Zen 3 core, the airbench layout's
+//! Winograd products (blocks of 96 tiles, 24 to 256 channels; best of 8
+//! rounds, alternating) ran at 50-63 GFLOP/s unpacked and 71-85 from
+//! contiguous panels, of the 87 that its multiply-adds allow;
+//! `tools/sgemm-bench` times these shapes.
+//!
 //! Thin products (a dense layer's few rows) stay unpacked: there a panel
 //! would be read once or twice for every copy made of it.
 //!

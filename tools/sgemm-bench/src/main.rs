@@ -3,7 +3,8 @@
 //! 32 (units of 4 images; im2col per image for `conv2d_1`, one of the 16
 //! Winograd planes per block of tiles for the 3x3 convs, `dense_1` over the
 //! whole batch in blocks of 64 columns and of 64 kernel rows) and the
-//! airbench94 layout at batch 512 (units of 16 images); and a large square
+//! airbench94 layout at batch 512 (units of 16 images, Winograd blocks of
+//! at least 96 tiles); and a large square
 //! product, each kernel's ceiling.
 //!
 //! Four kernels: the runtime's own AVX-512 and AVX2 kernels (no packing),
@@ -31,12 +32,14 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("seed dense_1 dW", 64, 32, 512, true, false),
     ("seed dense_1 dX", 32, 512, 64, false, true),
     ("air whiten fwd", 961, 12, 24, false, false),
-    ("air 24>64 fwd", 46, 24, 64, false, false),
-    ("air 64>256 fwd", 12, 64, 256, false, false),
-    ("air 64>256 dW", 64, 12, 256, true, false),
-    ("air 64>256 dX", 12, 256, 64, false, false),
-    ("air 256>256 fwd", 8, 256, 256, false, false),
-    ("air 256>256 dW", 256, 8, 256, true, false),
+    ("air 24>64 fwd", 96, 24, 64, false, false),
+    ("air 24>64 dW", 24, 96, 64, true, false),
+    ("air 64>64 fwd", 96, 64, 64, false, false),
+    ("air 64>256 fwd", 96, 64, 256, false, false),
+    ("air 64>256 dW", 64, 96, 256, true, false),
+    ("air 64>256 dX", 96, 256, 64, false, false),
+    ("air 256>256 fwd", 96, 256, 256, false, false),
+    ("air 256>256 dW", 256, 96, 256, true, false),
     ("square 1024", 1024, 1024, 1024, false, false),
 ];
 
