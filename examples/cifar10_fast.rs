@@ -223,7 +223,16 @@ fn train_one(args: &Args, seed: u64, train: &Dataset, test: &Dataset) -> Result<
 
     let steps_per_epoch = (train.len() / BATCH).max(1) as u64;
     let total = steps_per_epoch * args.epochs as u64;
-    let schedule = PiecewiseLinear::new(&[(0, 0.2 * LR), ((0.23 * total as f64) as u64, LR), (total, 0.07 * LR)]);
+    // Knots at increasing steps only: in a run of a few steps (`--limit
+    // 4096 --epochs 1` makes 4) the warm-up's end would round to step 0.
+    let warm = ((0.23 * total as f64) as u64).max(1);
+    let knots = [(0, 0.2 * LR), (warm, LR), (total, 0.07 * LR)].into_iter().fold(Vec::new(), |mut knots, knot| {
+        if knots.last().is_none_or(|&(step, _)| knot.0 > step) {
+            knots.push(knot);
+        }
+        knots
+    });
+    let schedule = PiecewiseLinear::new(&knots);
     let multipliers = |whiten_bias: f32| {
         net.tensor_multipliers(|t| match t.name {
             "whiten.kernel" => 0.0,
