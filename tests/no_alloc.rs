@@ -7,8 +7,8 @@
 //! its packing buffer inside every call (0.3 has no way to pass one in).
 //! Those buffers, and only those, are aligned to 32 bytes or more, which is
 //! how the test tells them apart and counts them separately. On a CPU with
-//! AVX-512 the runtime's own kernels take every product and pack nothing,
-//! so there are none.
+//! AVX-512 or AVX2 the runtime's own kernels take every product and never
+//! allocate (the AVX2 kernel packs `B` on the stack), so there are none.
 
 use cnn::__rt::gemm::{own_kernels, sgemm, MatRef};
 use cnn::prelude::*;

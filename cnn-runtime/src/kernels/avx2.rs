@@ -1,5 +1,6 @@
-//! sgemm without packing, for CPUs with AVX2 and FMA but not AVX-512: the
-//! same two kernels as [`super::avx512`], with 8-lane registers.
+//! sgemm for CPUs with AVX2 and FMA but not AVX-512: the same two kernels
+//! as [`super::avx512`], with 8-lane registers, and `B` packed on the stack
+//! where many rows read it.
 //!
 //! Most laptops and many servers stop at AVX2. There `matrixmultiply`
 //! packs both operands on every call, which for the step's thin products

@@ -1,7 +1,7 @@
 //! The one place that multiplies matrices, behind a safe function that
 //! checks every index it could touch. Three paths, chosen once per process
-//! ([`path`]): the runtime's own kernels without packing, for AVX-512
-//! (`avx512`) or AVX2 with FMA (`avx2`), wherever `B` is row-major or `A`
+//! ([`path`]): the runtime's own kernels, which never allocate, for
+//! AVX-512 (`avx512`) or AVX2 with FMA (`avx2`), wherever `B` is row-major or `A`
 //! is while `B` is transposed; and `matrixmultiply::sgemm`, the portable
 //! path, for every other CPU and the one layout the own kernels leave.
 //!

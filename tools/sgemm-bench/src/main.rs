@@ -7,7 +7,8 @@
 //! at least 96 tiles); and a large square
 //! product, each kernel's ceiling.
 //!
-//! Four kernels: the runtime's own AVX-512 and AVX2 kernels (no packing),
+//! Four kernels: the runtime's own AVX-512 kernel (no packing) and AVX2
+//! kernel (panels of `B` packed on the stack where 24 or more rows read them),
 //! the `gemm` crate (which on stable Rust runs its AVX2 + FMA kernels: its
 //! AVX-512 ones need its `nightly` feature), and `matrixmultiply`.
 //!
