@@ -89,15 +89,21 @@ pub unsafe fn sgemm(
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
-    if packs(m) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { sgemm_packed((m, k, n), alpha, (a, rsa, csa), (b, ldb), beta, (c, ldc)) };
-        return;
-    }
+    // Where `packs(m)`, each panel of `B` is copied into this block on the
+    // stack before its row tiles read it (see the module's note); `A` is
+    // read where it lies either way: a packed copy of it measured slower
+    // on the Winograd shapes (115-120 against 122-125 images/s a core in
+    // the convolutions alone). Uninitialized: `pack_b` writes every value
+    // a tile then reads.
+    let packed = packs(m);
+    let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
+    let bp = panel.as_mut_ptr().cast::<f32>();
     // SAFETY (for every `Tile::run` below): each tile's rows, columns and
     // depth lie inside the caller's m x n x k, so each element it reads
     // or writes is one that the caller's contract places in bounds, and
-    // its lane masks cover exactly the columns inside `n`.
+    // its lane masks cover exactly the columns inside `n`; a packed panel
+    // holds kc x NR values (zeros past `width`), so its unmasked loads stay
+    // inside it.
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         // Later passes add to what the first left in C.
@@ -105,82 +111,36 @@ pub unsafe fn sgemm(
         for j in (0..n).step_by(NR) {
             let width = NR.min(n - j);
             let masks = [lane_mask(width), lane_mask(width.saturating_sub(8))];
-            let bj = b.wrapping_add(p0 * ldb + j);
+            let (bj, ldbj) = if packed {
+                // SAFETY: depths p0..p0 + kc and columns j..j + width lie
+                // inside k x n (the caller's contract); the panel holds KC x NR.
+                unsafe { pack_b(kc, width, b.wrapping_add(p0 * ldb + j), ldb, bp) };
+                (bp.cast_const(), NR)
+            } else {
+                (b.wrapping_add(p0 * ldb + j), ldb)
+            };
             let mut i = 0;
             while i < m {
                 let rows = MR.min(m - i);
                 let ai = a.wrapping_offset(i as isize * rsa + p0 as isize * csa);
-                let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb, c: c.wrapping_add(i * ldc + j), ldc, masks };
+                let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb: ldbj, c: c.wrapping_add(i * ldc + j), ldc, masks };
                 // SAFETY: see above; the CPU has AVX2 and FMA (this function's contract).
                 unsafe {
-                    match (rows, width) {
-                        (6, NR) => t.run::<6, 2, true, true>(alpha, beta),
-                        (6, ..=8) => t.run::<6, 1, false, false>(alpha, beta),
-                        (6, _) => t.run::<6, 2, false, false>(alpha, beta),
-                        (5, _) => t.run::<5, 2, false, false>(alpha, beta),
-                        (4, _) => t.run::<4, 2, false, false>(alpha, beta),
-                        (3, _) => t.run::<3, 2, false, false>(alpha, beta),
-                        (2, _) => t.run::<2, 2, false, false>(alpha, beta),
+                    match (rows, width, packed) {
+                        (6, NR, _) => t.run::<6, 2, true, true>(alpha, beta),
+                        (6, _, true) => t.run::<6, 2, true, false>(alpha, beta),
+                        (6, ..=8, false) => t.run::<6, 1, false, false>(alpha, beta),
+                        (6, _, false) => t.run::<6, 2, false, false>(alpha, beta),
+                        (5, _, true) => t.run::<5, 2, true, false>(alpha, beta),
+                        (4, _, true) => t.run::<4, 2, true, false>(alpha, beta),
+                        (3, _, true) => t.run::<3, 2, true, false>(alpha, beta),
+                        (2, _, true) => t.run::<2, 2, true, false>(alpha, beta),
+                        (_, _, true) => t.run::<1, 2, true, false>(alpha, beta),
+                        (5, _, false) => t.run::<5, 2, false, false>(alpha, beta),
+                        (4, _, false) => t.run::<4, 2, false, false>(alpha, beta),
+                        (3, _, false) => t.run::<3, 2, false, false>(alpha, beta),
+                        (2, _, false) => t.run::<2, 2, false, false>(alpha, beta),
                         _ => t.run::<1, 2, false, false>(alpha, beta),
-                    }
-                }
-                i += rows;
-            }
-        }
-    }
-}
-
-/// [`sgemm`] with `B` packed (see the module's note): per pass of `KC`
-/// over `k`, each `NR`-column panel of `B` in turn is copied into a
-/// contiguous `kc x NR` block on the stack, zero-padded past `n`, and
-/// every row tile of `C` reads it with unmasked loads. `A` is read where
-/// it lies: each tile's rows are streams the prefetcher follows, and a
-/// packed copy of it measured slower on the Winograd shapes (115-120
-/// against 122-125 images/s a core in the convolutions alone).
-///
-/// # Safety
-///
-/// As for [`sgemm`].
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sgemm_packed(
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    (a, rsa, csa): (*const f32, isize, isize),
-    (b, ldb): (*const f32, usize),
-    beta: f32,
-    (c, ldc): (*mut f32, usize),
-) {
-    // On the stack, uninitialized: `pack_b` writes every value a tile reads.
-    let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
-    let bp = panel.as_mut_ptr().cast::<f32>();
-    for p0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - p0);
-        let beta = if p0 == 0 { beta } else { 1.0 };
-        for j in (0..n).step_by(NR) {
-            let width = NR.min(n - j);
-            // SAFETY: depths p0..p0 + kc and columns j..j + width lie
-            // inside k x n (the caller's contract); the panel holds KC x NR.
-            unsafe { pack_b(kc, width, b.wrapping_add(p0 * ldb + j), ldb, bp) };
-            let masks = [lane_mask(width), lane_mask(width.saturating_sub(8))];
-            let mut i = 0;
-            while i < m {
-                let rows = MR.min(m - i);
-                let ai = a.wrapping_offset(i as isize * rsa + p0 as isize * csa);
-                let t = Tile { kc, a: ai, rsa, csa, b: bp, ldb: NR, c: c.wrapping_add(i * ldc + j), ldc, masks };
-                // SAFETY: the panel holds kc x NR values (zeros past
-                // `width`), so its unmasked loads stay inside it; the tile's
-                // rows of A and C and the columns under `masks` lie inside
-                // m x k and m x n (the caller's contract).
-                unsafe {
-                    match (rows, width == NR) {
-                        (6, true) => t.run::<6, 2, true, true>(alpha, beta),
-                        (6, false) => t.run::<6, 2, true, false>(alpha, beta),
-                        (5, _) => t.run::<5, 2, true, false>(alpha, beta),
-                        (4, _) => t.run::<4, 2, true, false>(alpha, beta),
-                        (3, _) => t.run::<3, 2, true, false>(alpha, beta),
-                        (2, _) => t.run::<2, 2, true, false>(alpha, beta),
-                        _ => t.run::<1, 2, true, false>(alpha, beta),
                     }
                 }
                 i += rows;
