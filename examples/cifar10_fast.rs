@@ -34,7 +34,8 @@
 //! Where this differs from airbench: 480 steps, not 476; Keras's form of
 //! Nesterov momentum (the velocity holds each step's rate) and decoupled
 //! weight decay, not PyTorch's (the rate applied to the whole buffer, the
-//! decay through the momentum), which match at a constant rate; float32,
+//! decay through the momentum), which match at a constant rate
+//! (`--sgd-form pytorch` trains with airbench's own); float32,
 //! not float16. The whitening kernel is frozen by a rate multiplier of 0
 //! rather than `trainable = false`, because its bias learns for the first
 //! three epochs, so the summary counts it as trainable. The time counts
@@ -101,6 +102,11 @@ const BIAS_SCALER: f32 = 64.0;
 /// `1 / (1 - m)`; decoupled from the momentum at the rate `LR`, the same
 /// decay per step is this.
 const WEIGHT_DECAY: f32 = 0.0153 / (1.0 + 1.0 / (1.0 - MOMENTUM)) / (1.0 - MOMENTUM) / LR;
+/// airbench's own L2 term, in PyTorch's form (`--sgd-form pytorch`): the
+/// same `0.0153 * 1024 / (1024 (1 + 1 / (1 - m)))` of each weight goes
+/// into its step through the momentum (PyTorch's `weight_decay` of
+/// `wd / lr`); for the rate `LR` of a mean loss, that is this.
+const WEIGHT_DECAY_PYTORCH: f32 = 0.0153 / (1.0 + 1.0 / (1.0 - MOMENTUM)) / LR;
 const LABEL_SMOOTHING: f32 = 0.2;
 /// The whitening layer's bias learns for this many epochs, then stays.
 const WHITEN_BIAS_EPOCHS: u64 = 3;
@@ -124,6 +130,9 @@ Options:
   --test-limit N      evaluate on the first N test images only
   --no-epoch-eval     skip the test evaluation after each epoch (it is reported, and
                       not counted in the time, either way)
+  --sgd-form FORM      keras (default: the velocity holds each step's rate, the weight
+                      decay decoupled) or pytorch (airbench's torch.optim.SGD: the
+                      current rate for the whole buffer, the decay as L2 through it)
   --threads N         worker threads (default: one per core)
   --out DIR           per run, DIR/seed-N/: checkpoint, history.csv, history.svg and
                       model.safetensors (default runs/cifar10_fast)
@@ -139,6 +148,7 @@ struct Args {
     limit: Option<usize>,
     test_limit: Option<usize>,
     epoch_eval: bool,
+    sgd_form: SgdForm,
     threads: Option<usize>,
     out: PathBuf,
     resume: bool,
@@ -155,6 +165,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
         limit: None,
         test_limit: None,
         epoch_eval: true,
+        sgd_form: SgdForm::Keras,
         threads: None,
         out: PathBuf::from("runs/cifar10_fast"),
         resume: false,
@@ -170,6 +181,13 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
             Long("limit") => args.limit = Some(parser.value()?.parse()?),
             Long("test-limit") => args.test_limit = Some(parser.value()?.parse()?),
             Long("no-epoch-eval") => args.epoch_eval = false,
+            Long("sgd-form") => {
+                args.sgd_form = match parser.value()?.to_str() {
+                    Some("keras") => SgdForm::Keras,
+                    Some("pytorch") => SgdForm::PyTorch,
+                    _ => return Err("--sgd-form takes keras or pytorch".into()),
+                }
+            }
             Long("threads") => args.threads = Some(parser.value()?.parse()?),
             Long("out") => args.out = parser.value()?.into(),
             Long("resume") => args.resume = true,
@@ -244,7 +262,11 @@ fn train_one(args: &Args, seed: u64, train: &Dataset, test: &Dataset) -> Result<
     let sgd = Sgd::new(LR)
         .momentum(MOMENTUM)
         .nesterov(true)
-        .weight_decay(WEIGHT_DECAY)
+        .form(args.sgd_form)
+        .weight_decay(match args.sgd_form {
+            SgdForm::Keras => WEIGHT_DECAY,
+            SgdForm::PyTorch => WEIGHT_DECAY_PYTORCH,
+        })
         .lr_multipliers(multipliers(1.0))
         .lr_multipliers_from(WHITEN_BIAS_EPOCHS * steps_per_epoch, multipliers(0.0));
     let mut opt = Lookahead::airbench(sgd, 3 * steps_per_epoch, total);
