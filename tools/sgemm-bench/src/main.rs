@@ -15,6 +15,12 @@
 //! `cargo run --release --manifest-path tools/sgemm-bench/Cargo.toml`: one
 //! thread, then both cores at once (one product per core, as the engine's
 //! units run).
+//!
+//! `-- --planes 16` gives each round of products 16 sets of operands and
+//! takes them in turn, as a Winograd block's 16 planes come one after the
+//! other: each product then starts with its operands out of the core's
+//! caches, as in a training step. With one set (the default) they stay in
+//! cache, and the figures are each kernel's best case.
 
 use cnn_runtime::kernels::gemm::{sgemm_with, Kernel, MatRef, Op};
 use std::time::{Duration, Instant};
@@ -91,18 +97,26 @@ fn gemm_crate(m: usize, k: usize, n: usize, a: MatRef, b: MatRef, c: &mut [f32])
     }
 }
 
-fn gflops(kernel: Which, (m, k, n): (usize, usize, usize), ta: bool, tb: bool, budget: Duration) -> f64 {
-    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
-    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
-    let mut c = vec![0.0f32; m * n];
-    let a = if ta { MatRef::t(&a, m) } else { MatRef::n(&a, k) };
-    let b = if tb { MatRef::t(&b, k) } else { MatRef::n(&b, n) };
+fn gflops(
+    kernel: Which,
+    (m, k, n): (usize, usize, usize),
+    (ta, tb): (bool, bool),
+    planes: usize,
+    budget: Duration,
+) -> f64 {
+    let a: Vec<f32> = (0..planes * m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..planes * k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0.0f32; planes * m * n];
     let start = Instant::now();
     let mut reps = 0usize;
     while reps < 3 || start.elapsed() < budget {
+        let p = reps % planes;
+        let (a, b, c) = (&a[p * m * k..][..m * k], &b[p * k * n..][..k * n], &mut c[p * m * n..][..m * n]);
+        let a = if ta { MatRef::t(a, m) } else { MatRef::n(a, k) };
+        let b = if tb { MatRef::t(b, k) } else { MatRef::n(b, n) };
         match kernel {
-            Which::Runtime(kernel) => sgemm_with(kernel, m, k, n, 1.0, a, b, 0.0, &mut c, n),
-            Which::GemmCrate => gemm_crate(m, k, n, a, b, &mut c),
+            Which::Runtime(kernel) => sgemm_with(kernel, m, k, n, 1.0, a, b, 0.0, c, n),
+            Which::GemmCrate => gemm_crate(m, k, n, a, b, c),
         }
         reps += 1;
     }
@@ -111,6 +125,12 @@ fn gflops(kernel: Which, (m, k, n): (usize, usize, usize), ta: bool, tb: bool, b
 
 fn main() {
     let budget = Duration::from_millis(250);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let planes = match args.as_slice() {
+        [] => 1,
+        [flag, n] if flag == "--planes" => n.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| usage()),
+        _ => usage(),
+    };
     print!("{:<18} {:>5} {:>5} {:>5}", "GFLOP/s: 1 / 2 thr", "m", "k", "n");
     for (name, _) in COLUMNS {
         print!("  {name:>13}");
@@ -119,14 +139,19 @@ fn main() {
     for &(what, m, k, n, ta, tb) in SHAPES {
         print!("{what:<18} {m:>5} {k:>5} {n:>5}");
         for (_, kernel) in COLUMNS {
-            let one = gflops(kernel, (m, k, n), ta, tb, budget);
+            let one = gflops(kernel, (m, k, n), (ta, tb), planes, budget);
             let two: f64 = std::thread::scope(|s| {
                 let handles: Vec<_> =
-                    (0..2).map(|_| s.spawn(move || gflops(kernel, (m, k, n), ta, tb, budget))).collect();
+                    (0..2).map(|_| s.spawn(move || gflops(kernel, (m, k, n), (ta, tb), planes, budget))).collect();
                 handles.into_iter().map(|h| h.join().unwrap()).sum()
             });
             print!("  {one:>5.1} / {two:>5.1}");
         }
         println!();
     }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: sgemm-bench [--planes N]   (N sets of operands taken in turn; default 1)");
+    std::process::exit(2)
 }
