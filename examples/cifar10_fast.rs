@@ -130,7 +130,7 @@ Options:
   --test-limit N      evaluate on the first N test images only
   --no-epoch-eval     skip the test evaluation after each epoch (it is reported, and
                       not counted in the time, either way)
-  --sgd-form FORM      keras (default: the velocity holds each step's rate, the weight
+  --sgd-form FORM     keras (default: the velocity holds each step's rate, the weight
                       decay decoupled) or pytorch (airbench's torch.optim.SGD: the
                       current rate for the whole buffer, the decay as L2 through it)
   --threads N         worker threads (default: one per core)

@@ -156,6 +156,18 @@ pub enum SgdForm {
     PyTorch,
 }
 
+impl SgdForm {
+    /// The name of the momentum buffer in a checkpoint: each form its own,
+    /// so that resuming under the other form is an error, not a silent mix.
+    /// Keras's keeps the name that checkpoints had before PyTorch's form.
+    fn state_name(self) -> &'static str {
+        match self {
+            SgdForm::Keras => "sgd.velocity",
+            SgdForm::PyTorch => "sgd.momentum_buffer",
+        }
+    }
+}
+
 /// Keras's SGD: `v = momentum v - lr g`; `p += v` (or, Nesterov,
 /// `p += momentum v - lr g`). Defaults: lr 0.01, no momentum, no weight
 /// decay.
@@ -291,10 +303,26 @@ impl Optimizer for Sgd {
         self.lr = lr;
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
-        vec![("sgd.velocity", &self.velocity)]
+        vec![(self.form.state_name(), &self.velocity)]
     }
     fn set_state(&mut self, iterations: u64, state: Vec<(String, Vec<f32>)>) -> Result<()> {
-        let [v] = <[Vec<f32>; 1]>::try_from(take_state(&["sgd.velocity"], state)?).expect("one name");
+        // The two forms' buffers hold different things (Keras's the rates
+        // times the gradients, PyTorch's the gradients), so a checkpoint of
+        // one cannot continue under the other.
+        let other = match self.form {
+            SgdForm::Keras => SgdForm::PyTorch,
+            SgdForm::PyTorch => SgdForm::Keras,
+        };
+        let mine = self.form.state_name();
+        if state.iter().any(|(n, _)| n == other.state_name()) && !state.iter().any(|(n, _)| n == mine) {
+            return Err(Error::Input(format!(
+                "optimizer state `{}` is SGD in {other:?}'s form, and this optimizer is in {:?}'s \
+                 (`Sgd::form`): the two momentum buffers hold different things",
+                other.state_name(),
+                self.form
+            )));
+        }
+        let [v] = <[Vec<f32>; 1]>::try_from(take_state(&[mine], state)?).expect("one name");
         self.velocity = v;
         self.iterations = iterations;
         Ok(())
@@ -714,6 +742,24 @@ mod tests {
             keras.update(&mut a, &[g]);
             torch.update(&mut c, &[g]);
             assert!((a[0] - c[0]).abs() < 1e-6, "{} vs {}", a[0], c[0]);
+        }
+    }
+
+    /// A checkpoint's momentum buffer continues only under its own form:
+    /// the other form's optimizer refuses it, naming both.
+    #[test]
+    fn sgd_state_resumes_only_in_its_own_form() {
+        for (saved, resumed) in [(SgdForm::Keras, SgdForm::PyTorch), (SgdForm::PyTorch, SgdForm::Keras)] {
+            let mut opt = Sgd::new(0.1).momentum(0.9).form(saved);
+            let mut params = [1.0f32, 2.0];
+            opt.update(&mut params, &[0.5, -0.5]);
+            let state: Vec<(String, Vec<f32>)> =
+                opt.state().into_iter().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
+            let mut same = Sgd::new(0.1).momentum(0.9).form(saved);
+            same.set_state(1, state.clone()).expect("the same form resumes");
+            assert_eq!(same.velocity, opt.velocity);
+            let err = Sgd::new(0.1).momentum(0.9).form(resumed).set_state(1, state).unwrap_err().to_string();
+            assert!(err.contains(saved.state_name()) && err.contains(&format!("{resumed:?}")), "{err}");
         }
     }
 
