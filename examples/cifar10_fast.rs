@@ -97,16 +97,17 @@ const MOMENTUM: f32 = 0.85;
 const LR: f32 = 11.5 / (1.0 + 1.0 / (1.0 - MOMENTUM));
 /// BatchNormalization's biases learn this many times faster.
 const BIAS_SCALER: f32 = 64.0;
-/// airbench decays each weight by `0.0153 * 1024 / (1024 (1 + 1 / (1 -
-/// m)))` of itself per step, through the momentum, which multiplies it by
+/// The share of each weight that airbench's L2 term puts into a step:
+/// `0.0153 * 1024 / (1024 (1 + 1 / (1 - m)))` (its `weight_decay = wd /
+/// lr` for a summed loss).
+const AIRBENCH_DECAY: f32 = 0.0153 / (1.0 + 1.0 / (1.0 - MOMENTUM));
+/// airbench's decay goes through the momentum, which multiplies it by
 /// `1 / (1 - m)`; decoupled from the momentum at the rate `LR`, the same
 /// decay per step is this.
-const WEIGHT_DECAY: f32 = 0.0153 / (1.0 + 1.0 / (1.0 - MOMENTUM)) / (1.0 - MOMENTUM) / LR;
-/// airbench's own L2 term, in PyTorch's form (`--sgd-form pytorch`): the
-/// same `0.0153 * 1024 / (1024 (1 + 1 / (1 - m)))` of each weight goes
-/// into its step through the momentum (PyTorch's `weight_decay` of
-/// `wd / lr`); for the rate `LR` of a mean loss, that is this.
-const WEIGHT_DECAY_PYTORCH: f32 = 0.0153 / (1.0 + 1.0 / (1.0 - MOMENTUM)) / LR;
+const WEIGHT_DECAY: f32 = AIRBENCH_DECAY / (1.0 - MOMENTUM) / LR;
+/// The same L2 term in PyTorch's form (`--sgd-form pytorch`), through the
+/// momentum as airbench has it, at the rate `LR` of a mean loss.
+const WEIGHT_DECAY_PYTORCH: f32 = AIRBENCH_DECAY / LR;
 const LABEL_SMOOTHING: f32 = 0.2;
 /// The whitening layer's bias learns for this many epochs, then stays.
 const WHITEN_BIAS_EPOCHS: u64 = 3;
