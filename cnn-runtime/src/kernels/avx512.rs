@@ -1,15 +1,27 @@
-//! sgemm without packing, for CPUs with AVX-512: `C = alpha A B + beta C`
-//! with `B` row-major.
+//! sgemm for CPUs with AVX-512: `C = alpha A B + beta C` with `B`
+//! row-major, packing only `B`, and only where many rows read it.
 //!
 //! Most of the step's products are thin: Winograd's planes multiply blocks
 //! of 32 to 64 tiles by 32 or 64 channels, and `dense_1` multiplies 16
 //! rows by a 2304x512 kernel. `matrixmultiply` packs both operands on every call,
 //! which for these shapes costs half as much as the multiplication itself.
-//! Here nothing is packed: a register tile of `MR` rows by `NR` columns of
-//! `C` reads each element of `A` with one broadcast, wherever it lies
+//! Here `A` is never packed: a register tile of `MR` rows by `NR` columns
+//! of `C` reads each element of `A` with one broadcast, wherever it lies
 //! (any row and column stride, so `Aᵀ` costs nothing either), and each row
 //! of `B` with two 16-lane loads, masked at the right edge. Each tile is
 //! summed over `k` in order, one fused multiply-add per term.
+//!
+//! Where at least four row tiles read `B` (a Winograd plane of 96 tiles),
+//! [`sgemm`] first copies each `KC x NR` panel of it into a contiguous
+//! block on the stack, as the AVX2 kernel does and for the same reason:
+//! unpacked, a panel's rows lie `ldb` apart (1 KiB for 256 channels), on
+//! a few sets of the first-level cache, and the 32 KiB panel cannot stay
+//! there while the row tiles pass over it. On a 2-core Intel Xeon with
+//! AVX-512 (2026-12-02, four rounds alternating the two builds), packing
+//! took the airbench layout (`cargo bench --bench airbench`) from 164,
+//! 211, 180 and 168 images/s to 182, 236, 199 and 186; panels of 128
+//! rows instead of 256 measured slower (230, 222, 171 against 245, 231,
+//! 217).
 //!
 //! A transposed `B` (`dx = dz Wᵀ` of a dense layer, `W` being
 //! `inputs x units`) takes [`sgemm_nt`] instead: each element of `C` is a
@@ -40,6 +52,12 @@ const NR: usize = 32;
 /// Depth of `B` one pass runs over: `KC x NR` of `B` (32 KiB) stays in
 /// cache while every row tile of `C` uses it.
 const KC: usize = 256;
+
+/// Whether [`sgemm`] packs `B` for a product of `m` rows: at least four
+/// row tiles read each packed panel.
+const fn packs(m: usize) -> bool {
+    m >= 4 * MR
+}
 
 /// Whether this CPU has AVX-512F, which the kernels here need.
 #[inline]
@@ -74,10 +92,18 @@ pub unsafe fn sgemm(
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
+    // Where `packs(m)`, each panel of `B` is copied into this block on the
+    // stack before its row tiles read it (see the module's note).
+    // Uninitialized: `pack_b` writes every value a tile then reads.
+    let packed = packs(m);
+    let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
+    let bp = panel.as_mut_ptr().cast::<f32>();
     // SAFETY (for every `Tile::run` below): each tile's rows, columns and
     // depth lie inside the caller's m x n x k, so each element it reads
     // or writes is one that the caller's contract places in bounds, and
-    // its lane masks cover exactly the columns inside `n`.
+    // its lane masks cover exactly the columns inside `n`; a packed panel
+    // holds kc x NR values, of which the masks read the first `width` of
+    // each row.
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         // Later passes add to what the first left in C.
@@ -85,12 +111,19 @@ pub unsafe fn sgemm(
         for j in (0..n).step_by(NR) {
             let width = NR.min(n - j);
             let masks = [lane_mask(width), lane_mask(width.saturating_sub(16))];
-            let bj = b.wrapping_add(p0 * ldb + j);
+            let (bj, ldbj) = if packed {
+                // SAFETY: depths p0..p0 + kc and columns j..j + width lie
+                // inside k x n (the caller's contract); the panel holds KC x NR.
+                unsafe { pack_b(kc, masks, b.wrapping_add(p0 * ldb + j), ldb, bp) };
+                (bp.cast_const(), NR)
+            } else {
+                (b.wrapping_add(p0 * ldb + j), ldb)
+            };
             let mut i = 0;
             while i < m {
                 let rows = MR.min(m - i);
                 let ai = a.wrapping_offset(i as isize * rsa + p0 as isize * csa);
-                let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb, c: c.wrapping_add(i * ldc + j), ldc, masks };
+                let t = Tile { kc, a: ai, rsa, csa, b: bj, ldb: ldbj, c: c.wrapping_add(i * ldc + j), ldc, masks };
                 // SAFETY: see above; the CPU has AVX-512F (this function's contract).
                 unsafe {
                     if width <= 16 {
@@ -100,6 +133,34 @@ pub unsafe fn sgemm(
                     }
                 }
                 i += rows;
+            }
+        }
+    }
+}
+
+/// Copies `kc` rows of `B` (`ldb` apart), the columns that `masks` sets,
+/// into a `kc x NR` panel; a row's lanes past them are left unwritten,
+/// and the tiles never read them (their loads use the same masks).
+///
+/// # Safety
+///
+/// The CPU has AVX-512F; the `kc` rows of `B` hold, inside its
+/// allocation, every column whose lane `masks` sets; `out` holds
+/// `kc * NR` values.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn pack_b(kc: usize, masks: [u16; 2], b: *const f32, ldb: usize, out: *mut f32) {
+    for p in 0..kc {
+        let (src, dst) = (b.wrapping_add(p * ldb), out.wrapping_add(p * NR));
+        // SAFETY: the masked loads read only the columns inside row p of
+        // B (see the module's note on masked loads), and the masked
+        // stores write inside row p of the panel.
+        unsafe {
+            for (h, &mask) in masks.iter().enumerate() {
+                if mask != 0 {
+                    let v = _mm512_maskz_loadu_ps(mask, src.wrapping_add(16 * h));
+                    _mm512_mask_storeu_ps(dst.add(16 * h), mask, v);
+                }
             }
         }
     }

@@ -294,13 +294,24 @@ mod tests {
     }
 
     /// Every register-tile height (1 to 12 rows and past), column edges
-    /// inside either 16-lane half, depths across a `KC` pass, `A` both ways,
+    /// inside either 16-lane half, depths across a `KC` pass, products tall
+    /// enough for the own kernels to pack `B` (24 rows for AVX2's, 48 for
+    /// AVX-512's) with narrow last panels, `A` both ways,
     /// `B` both ways (each layout the AVX-512 kernels take, and one they
     /// leave to matrixmultiply), with C overwritten (its NaNs never read)
     /// or accumulated into; on the fastest path and on matrixmultiply's.
     #[test]
     fn every_edge_of_the_register_tiles_matches_naive_product() {
-        for (m, k, n) in [(1, 1, 1), (13, 5, 17), (25, 300, 33), (12, 64, 32), (7, 513, 70), (30, 2, 15)] {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (13, 5, 17),
+            (25, 300, 33),
+            (12, 64, 32),
+            (7, 513, 70),
+            (30, 2, 15),
+            (50, 270, 45),
+            (97, 31, 16),
+        ] {
             let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
             let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
