@@ -280,8 +280,23 @@ fn batch_sums(
     }
 }
 
-/// The forward pass over `n` images `x` in `mode`; `key` draws the
-/// dropout masks in training (`None`: dropout is the identity).
+/// Each conv's kernel as its passes read it ([`Conv::prepare`]:
+/// Winograd's U and Uᵀ, or im2col's Kᵀ) into `ws`, the layers side by
+/// side. [`forward`] and [`backward`] read what this wrote, so it runs
+/// once per set of weights before them: once per training step, and once
+/// per `predict` call rather than once per chunk of it (serial and per
+/// chunk, it took a tenth of the airbench layout's inference).
+pub(crate) fn prepare(nodes: &[Node], p: &[f32], ws: &mut Workspace) {
+    ws.prepared.par_iter_mut().zip(nodes).for_each(|(prepared, node)| {
+        if let Op::Conv2D { conv, kernel, .. } = node.op {
+            conv.prepare(&p[kernel.offset..][..conv.kernel_len()], prepared);
+        }
+    });
+}
+
+/// The forward pass over `n` images `x` in `mode`, after [`prepare`]
+/// with the same weights `p`; `key` draws the dropout masks in training
+/// (`None`: dropout is the identity).
 pub(crate) fn forward(
     nodes: &[Node],
     p: &[f32],
@@ -312,7 +327,6 @@ pub(crate) fn forward(
                 let keep = node.keeps_preactivation();
                 let z = if keep { &mut ws.pre[i][..n * out_len] } else { &mut out[..n * out_len] };
                 let act = if keep { Activation::Linear } else { activation };
-                conv.prepare(kernel, &mut ws.prepared[i]);
                 let prepared = &ws.prepared[i][..];
                 z.par_chunks_mut(m * out_len).zip(input.par_chunks(m * in_len)).zip(ws.units.par_iter_mut()).for_each(
                     |((z, x), unit)| {

@@ -280,6 +280,7 @@ impl<S: Spec> Model<S> {
         let spare = self.engine.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut ws = spare.unwrap_or_else(|| Workspace::new(S::NODES, PREDICT_BATCH, false));
         on_pool(|| {
+            engine::prepare(S::NODES, &self.params, &mut ws);
             for (x, y) in images.chunks(PREDICT_BATCH * S::INPUT_LEN).zip(out.chunks_mut(PREDICT_BATCH * S::OUTPUT_LEN))
             {
                 let m = x.len() / S::INPUT_LEN;
@@ -299,7 +300,10 @@ impl<S: Spec> Model<S> {
         let n = check_images::<S>(images)?;
         let mut ws = Workspace::new(S::NODES, n, mode == Mode::Training);
         let key = if mode == Mode::Training { self.engine.key() } else { None };
-        on_pool(|| engine::forward(S::NODES, &self.params, &mut ws, images, n, mode, key));
+        on_pool(|| {
+            engine::prepare(S::NODES, &self.params, &mut ws);
+            engine::forward(S::NODES, &self.params, &mut ws, images, n, mode, key)
+        });
         Ok(ws.outputs(S::NODES, images, n))
     }
 
@@ -321,6 +325,7 @@ impl<S: Classifier> Model<S> {
         let n = check_batch::<S>(images, labels)?;
         let mut ws = self.training_workspace(n);
         let key = self.engine.key();
+        engine::prepare(S::NODES, &self.params, &mut ws);
         engine::forward(S::NODES, &self.params, &mut ws, images, n, Mode::Training, key);
         self.engine.grads.resize(S::TRAINABLE_PARAMS, 0.0);
         let (loss, correct) = engine::backward(
