@@ -146,9 +146,11 @@ pub(crate) struct Workspace {
     /// pass: its next reader adds to it instead of overwriting.
     written: Vec<bool>,
     units: Vec<Unit>,
-    /// Each conv's kernel as its pass reads it ([`Conv::prepare`]), made
-    /// once per pass; in backward, the units' kernel gradients added up.
+    /// Each conv's kernel as its passes read it
+    /// ([`Conv::prepare`](crate::kernels::conv::Conv::prepare)), written
+    /// by [`prepare`] once per set of weights.
     prepared: Vec<Vec<f32>>,
+    /// In backward, the units' kernel gradients added up.
     grad_sum: Vec<f32>,
     /// The units' BatchNormalization sums, added up.
     totals: Vec<f64>,
@@ -280,8 +282,9 @@ fn batch_sums(
     }
 }
 
-/// Each conv's kernel as its passes read it ([`Conv::prepare`]:
-/// Winograd's U and Uᵀ, or im2col's Kᵀ) into `ws`, the layers side by
+/// Each conv's kernel as its passes read it
+/// ([`Conv::prepare`](crate::kernels::conv::Conv::prepare): Winograd's U
+/// and Uᵀ, or im2col's Kᵀ) into `ws`, the layers side by
 /// side. [`forward`] and [`backward`] read what this wrote, so it runs
 /// once per set of weights before them: once per training step, and once
 /// per `predict` call rather than once per chunk of it (serial and per

@@ -64,8 +64,8 @@ fn erf(x: f32) -> f32 {
 }
 
 /// `e^x` for `x <= 0` (below -87.3, where e^x leaves float32's normal
-/// range, e^-87.3: off by less than 1.3e-38), free of branches and calls so that a loop of it vectorizes:
-/// Cephes's `expf`, `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-5
+/// range, e^-87.3: off by less than 1.3e-38), free of branches and calls
+/// so that a loop of it vectorizes: Cephes's `expf`, `x = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-5
 /// polynomial for `e^r`, and `2^n` built from its exponent bits. Within
 /// 2 ulp of libm's `expf` (see the test); libm's own, a call per value,
 /// made GELU's derivative take 10 ns a value, a twentieth of an airbench
