@@ -133,7 +133,7 @@ impl TensorFile {
     }
 }
 
-/// A network's parameters as named tensors, ready for [`write`].
+/// A network's parameters as named tensors, ready for [`write()`].
 pub fn named_params<'a>(tensors: &[TensorInfo], params: &'a [f32]) -> Vec<Named<'a>> {
     tensors.iter().map(|t| (t.name.to_string(), t.shape.to_vec(), &params[t.range()])).collect()
 }

@@ -1,6 +1,6 @@
 //! Element-wise activations and softmax, forward and backward, as Keras 3
 //! defines them. Most derivatives come from the output `y` alone, so no
-//! pre-activation needs keeping (relu' = [y > 0], sigmoid' = y(1 - y),
+//! pre-activation needs keeping (relu' = `[y > 0]`, sigmoid' = `y(1 - y)`,
 //! elu' = y + 1 below zero, ...); GELU and swish need the input `x`
 //! ([`Activation::needs_input`]), which the engine then keeps. Each pass
 //! runs compiled for AVX2 where the CPU has it (`simd::vectorized`): only

@@ -65,9 +65,9 @@ impl Winograd {
     /// Tiles transformed together, the rows of each of the 16 sgemms.
     /// The blocks run on across images, so that a product is never cut
     /// short at an image's edge, and are bounded so that one block's `V`
-    /// and `M` stay within [`BLOCK_BYTES`]: in cache between the transform
+    /// and `M` stay within `BLOCK_BYTES`: in cache between the transform
     /// that writes them and the product or transform that reads them. But
-    /// never fewer than [`MIN_BLOCK`] tiles: each product reads its whole
+    /// never fewer than `MIN_BLOCK` tiles: each product reads its whole
     /// plane of `U` (or writes its plane of `dU`), which for 256 channels
     /// and filters is 256 KiB, and a few tiles cannot pay for that.
     pub const fn block(&self) -> usize {
