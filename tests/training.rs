@@ -7,7 +7,7 @@ use cnn::history::EpochStats;
 use cnn::prelude::*;
 use cnn::rng::Rng;
 use cnn::train::{keras_line, CHECKPOINT};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 cnn! {
     struct Tiny {
@@ -39,10 +39,11 @@ fn data(n: usize, seed: u64) -> Dataset {
     Dataset::new(images, labels, [8, 8, 3]).unwrap()
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cnn-train-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A fresh folder under the system's temporary folder, removed when the
+/// returned guard drops (the callers shadow it with its path, which keeps
+/// the guard alive to the end of the test), so that runs leave nothing behind.
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("cnn-train-{name}-")).tempdir().unwrap()
 }
 
 fn options(epochs: usize, out: &Path) -> FitOptions {
@@ -63,7 +64,8 @@ fn fit_learns_and_writes_history() {
     let mut net = Tiny::new(0);
     let before = net.evaluate(&test, 64).unwrap();
     let out = tempdir("learns");
-    let history = net.fit(&mut RmsProp::new(3e-3), &train, Some(&test), &options(6, &out)).unwrap();
+    let out = out.path();
+    let history = net.fit(&mut RmsProp::new(3e-3), &train, Some(&test), &options(6, out)).unwrap();
     let after = net.evaluate(&test, 64).unwrap();
     assert_eq!(history.epochs.len(), 6);
     assert!(after.accuracy > 0.9 && after.accuracy > before.accuracy + 0.3, "{before:?} -> {after:?}");
@@ -79,19 +81,21 @@ fn a_resumed_run_is_bitwise_the_run_that_was_not_interrupted() {
     let (train, test) = (data(90, 3), data(30, 4));
     // 90 images in batches of 20: the last batch of each epoch is partial.
     let whole = tempdir("whole");
+    let whole = whole.path();
     let mut a = Tiny::new(5);
-    let history_a = a.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(4, &whole)).unwrap();
+    let history_a = a.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(4, whole)).unwrap();
 
     // The same run, killed after epoch 2 (a fresh process: new net, new optimizer), then resumed.
     let split = tempdir("split");
+    let split = split.path();
     let mut b = Tiny::new(5);
-    b.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(2, &split)).unwrap();
+    b.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(2, split)).unwrap();
     // A kill during the next checkpoint's write leaves only a temporary file.
     std::fs::write(split.join(format!(".{CHECKPOINT}.tmp")), b"half a checkpoi").unwrap();
     let mut resumed = Tiny::new(5);
     let mut opt = RmsProp::new(1e-3).decay(1e-3);
     let history_b =
-        resumed.fit(&mut opt, &train, Some(&test), &FitOptions { resume: true, ..options(4, &split) }).unwrap();
+        resumed.fit(&mut opt, &train, Some(&test), &FitOptions { resume: true, ..options(4, split) }).unwrap();
 
     let bits = |net: &Tiny| net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&resumed), bits(&a));
@@ -102,7 +106,7 @@ fn a_resumed_run_is_bitwise_the_run_that_was_not_interrupted() {
     }
     // Without resume, the same folder starts over.
     let mut fresh = Tiny::new(5);
-    let h = fresh.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, &split)).unwrap();
+    let h = fresh.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, split)).unwrap();
     assert_eq!(h.epochs.len(), 1);
 }
 
@@ -110,9 +114,10 @@ fn a_resumed_run_is_bitwise_the_run_that_was_not_interrupted() {
 fn a_checkpoint_of_another_optimizer_is_refused() {
     let train = data(40, 5);
     let out = tempdir("other-opt");
-    Tiny::new(1).fit(&mut Adam::default(), &train, None, &options(1, &out)).unwrap();
+    let out = out.path();
+    Tiny::new(1).fit(&mut Adam::default(), &train, None, &options(1, out)).unwrap();
     let err = Tiny::new(1)
-        .fit(&mut RmsProp::new(1e-3), &train, None, &FitOptions { resume: true, ..options(2, &out) })
+        .fit(&mut RmsProp::new(1e-3), &train, None, &FitOptions { resume: true, ..options(2, out) })
         .unwrap_err()
         .to_string();
     assert!(err.contains(CHECKPOINT) && err.contains("rmsprop.accumulators"), "{err}");
@@ -122,11 +127,12 @@ fn a_checkpoint_of_another_optimizer_is_refused() {
 fn a_diverging_loss_stops_training_and_keeps_the_last_checkpoint() {
     let train = data(60, 6);
     let out = tempdir("nan");
+    let out = out.path();
     let mut net = Tiny::new(2);
-    net.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, &out)).unwrap();
+    net.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, out)).unwrap();
     let saved = net.params().to_vec();
     *net.params_mut().last_mut().unwrap() = f32::NAN;
-    let err = net.fit(&mut RmsProp::new(1e-3), &train, None, &options(3, &out)).unwrap_err().to_string();
+    let err = net.fit(&mut RmsProp::new(1e-3), &train, None, &options(3, out)).unwrap_err().to_string();
     assert!(err.contains("NaN") && err.contains("epoch 1, batch 1") && err.contains(CHECKPOINT), "{err}");
     let kept = Tiny::load(out.join(CHECKPOINT)).unwrap();
     assert_eq!(kept.params(), &saved[..]);
@@ -204,17 +210,19 @@ fn weight_averaging_ends_fit_with_the_average_and_resumes_bitwise() {
     let (train, test) = (data(90, 5), data(30, 6));
     let ema = || Ema::new(Sgd::new(1e-2).momentum(0.9)).momentum(0.9);
     let whole = tempdir("ema-whole");
+    let whole = whole.path();
     let mut a = Tiny::new(7);
     let mut opt_a = ema();
-    a.fit(&mut opt_a, &train, Some(&test), &options(3, &whole)).unwrap();
+    a.fit(&mut opt_a, &train, Some(&test), &options(3, whole)).unwrap();
     // fit leaves the average in the weights, as Keras's finalize_variable_values.
     let trainable = &a.params()[..Tiny::TRAINABLE_PARAMS];
     assert_eq!(trainable, opt_a.average());
     // Killed after epoch 1, resumed from the checkpoint, which carries the average.
     let split = tempdir("ema-split");
-    Tiny::new(7).fit(&mut ema(), &train, Some(&test), &options(1, &split)).unwrap();
+    let split = split.path();
+    Tiny::new(7).fit(&mut ema(), &train, Some(&test), &options(1, split)).unwrap();
     let mut b = Tiny::new(7);
-    b.fit(&mut ema(), &train, Some(&test), &FitOptions { resume: true, ..options(3, &split) }).unwrap();
+    b.fit(&mut ema(), &train, Some(&test), &FitOptions { resume: true, ..options(3, split) }).unwrap();
     let bits = |net: &Tiny| net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a), bits(&b));
 }
@@ -227,7 +235,7 @@ fn test_time_augmentation_is_the_mean_of_its_views() {
     use cnn::data::{mirrored, translated};
     let (train, test) = (data(100, 7), data(30, 8));
     let mut net = Tiny::new(3);
-    net.fit(&mut RmsProp::new(3e-3), &train, None, &options(2, &tempdir("tta"))).unwrap();
+    net.fit(&mut RmsProp::new(3e-3), &train, None, &options(2, tempdir("tta").path())).unwrap();
     let indices: Vec<usize> = (0..test.len()).collect();
     let (mut x, mut y) = (vec![0.0; test.len() * Tiny::INPUT_LEN], vec![0u8; test.len()]);
     test.fill_batch(&indices, &mut x, &mut y, None);

@@ -5,13 +5,13 @@ use cnn_runtime::data::cifar10::{self, TEST_FILE, TRAIN_FILES};
 use md5::{Digest, Md5};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cnn-data-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder under the system's temporary folder, removed when the
+/// returned guard drops (the callers shadow it with its path, which keeps
+/// the guard alive to the end of the test), so that runs leave nothing behind.
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("cnn-data-{name}-")).tempdir().unwrap()
 }
 
 /// `n` records: label `(first + i) % 10`; red plane all `i`, green 100, blue 200.
@@ -35,67 +35,75 @@ fn write_batches(dir: &Path, n: usize) {
 
 fn archive_bytes(n: usize) -> Vec<u8> {
     let dir = tempdir(&format!("archive-src-{n}"));
-    write_batches(&dir, n);
+    let dir = dir.path();
+    write_batches(dir, n);
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-    builder.append_dir_all("cifar-10-batches-bin", &dir).unwrap();
+    builder.append_dir_all("cifar-10-batches-bin", dir).unwrap();
     builder.into_inner().unwrap().finish().unwrap()
 }
 
 #[test]
 fn reads_a_folder_of_batch_files_into_nhwc() {
     let dir = tempdir("folder");
-    write_batches(&dir, 4);
-    let data = cifar10::load(&dir).unwrap();
+    let dir = dir.path();
+    write_batches(dir, 4);
+    let data = cifar10::load(dir).unwrap();
     assert_eq!((data.train.len(), data.test.len()), (20, 4));
     assert_eq!(data.train.labels()[..6], [0, 1, 2, 3, 4, 5]);
     // Planes became pixels: (r, g, b) of image 3 is (3, 100, 200) everywhere.
     assert_eq!(&data.train.image(3)[..6], &[3, 100, 200, 3, 100, 200]);
     // The parent folder of cifar-10-batches-bin/ works too.
     let parent = tempdir("parent");
+    let parent = parent.path();
     std::fs::create_dir(parent.join("cifar-10-batches-bin")).unwrap();
     write_batches(&parent.join("cifar-10-batches-bin"), 2);
-    assert_eq!(cifar10::load(&parent).unwrap().test.len(), 2);
+    assert_eq!(cifar10::load(parent).unwrap().test.len(), 2);
 }
 
 #[test]
 fn a_truncated_or_corrupt_file_is_an_error_naming_it() {
     let dir = tempdir("truncated");
-    write_batches(&dir, 3);
+    let dir = dir.path();
+    write_batches(dir, 3);
     let mut bytes = std::fs::read(dir.join("data_batch_3.bin")).unwrap();
     bytes.pop();
     std::fs::write(dir.join("data_batch_3.bin"), &bytes).unwrap();
-    let err = cifar10::load(&dir).unwrap_err().to_string();
+    let err = cifar10::load(dir).unwrap_err().to_string();
     assert!(err.contains("data_batch_3.bin") && err.contains("truncated") && err.contains("3073"), "{err}");
 
-    write_batches(&dir, 3);
+    write_batches(dir, 3);
     let mut bytes = batch_bytes(3, 0);
     bytes[3073] = 10; // record 1's label
     std::fs::write(dir.join(TEST_FILE), &bytes).unwrap();
-    let err = cifar10::load(&dir).unwrap_err().to_string();
+    let err = cifar10::load(dir).unwrap_err().to_string();
     assert!(err.contains("test_batch.bin") && err.contains("record 1 has label 10"), "{err}");
 
     std::fs::remove_file(dir.join("data_batch_5.bin")).unwrap();
-    let err = cifar10::load_dir(&dir).unwrap_err().to_string();
+    let err = cifar10::load_dir(dir).unwrap_err().to_string();
     assert!(err.contains("data_batch_5.bin"), "{err}");
 
     let empty = tempdir("empty");
-    let err = cifar10::load(&empty).unwrap_err().to_string();
+
+    let empty = empty.path();
+    let err = cifar10::load(empty).unwrap_err().to_string();
     assert!(err.contains("no CIFAR-10 here"), "{err}");
 }
 
 #[test]
 fn reads_the_official_archive_layout() {
     let dir = tempdir("tar");
+    let dir = dir.path();
     let path = dir.join(cifar10::ARCHIVE);
     std::fs::write(&path, archive_bytes(3)).unwrap();
     let from_archive = cifar10::load(&path).unwrap();
     let folder = tempdir("tar-folder");
-    write_batches(&folder, 3);
-    let from_folder = cifar10::load(&folder).unwrap();
+    let folder = folder.path();
+    write_batches(folder, 3);
+    let from_folder = cifar10::load(folder).unwrap();
     assert_eq!(from_archive.train, from_folder.train);
     assert_eq!(from_archive.test, from_folder.test);
     // A folder holding the archive works as --data too.
-    assert_eq!(cifar10::load(&dir).unwrap().test.len(), 3);
+    assert_eq!(cifar10::load(dir).unwrap().test.len(), 3);
 
     std::fs::write(&path, b"not a gzip stream at all").unwrap();
     let err = cifar10::load(&path).unwrap_err().to_string();
@@ -133,11 +141,12 @@ fn downloads_once_and_verifies_the_md5() {
     let body = archive_bytes(2);
     let url = serve(vec![ok(&body, body.len())]);
     let dir = tempdir("download");
+    let dir = dir.path();
     let dest = dir.join(cifar10::ARCHIVE);
     download(&format!("{url}/cifar-10-binary.tar.gz"), &dest, &md5_hex(&body)).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), body);
     assert_eq!(cifar10::load(&dest).unwrap().train.len(), 10);
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "only the archive is left");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1, "only the archive is left");
 }
 
 #[test]
@@ -150,6 +159,7 @@ fn a_failed_download_leaves_nothing_behind() {
         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
     ]);
     let dir = tempdir("failed");
+    let dir = dir.path();
     let dest = dir.join(cifar10::ARCHIVE);
     let err = download(&url, &dest, "c32a1d4ab5d03f1284b67883e8d87530").unwrap_err().to_string();
     assert!(err.contains("MD5") && err.contains("c32a1d4ab5d03f1284b67883e8d87530") && err.contains(&url), "{err}");
@@ -157,7 +167,7 @@ fn a_failed_download_leaves_nothing_behind() {
     assert!(err.contains(&url), "{err}");
     let err = download(&url, &dest, &md5_hex(&body)).unwrap_err().to_string();
     assert!(err.contains("404"), "{err}");
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no partial file may be left");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0, "no partial file may be left");
 }
 
 /// A `width x height` PNG of one colour, `pixel` being its samples.
@@ -172,6 +182,7 @@ fn write_png(path: &std::path::Path, (width, height): (u32, u32), colour: png::C
 fn pngs_become_a_batch_and_top_k_ranks_classes() {
     use cnn_runtime::data::png::{load_images, top_k};
     let dir = tempdir("png");
+    let dir = dir.path();
     let small = dir.join("small.png");
     write_png(&small, (32, 32), png::ColorType::Rgb, &[255, 0, 51]);
     let large = dir.join("large.png");
