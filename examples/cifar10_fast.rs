@@ -10,8 +10,8 @@
 //! pool, Dense(10) without bias, scaled by 1/9.
 //!
 //! The recipe, as airbench94's:
-//! - batch 1024 (partial batches dropped), 10 epochs (airbench: 9.9, 476
-//!   steps; here 480);
+//! - batch 1024 (partial batches dropped), 11 epochs (airbench: 9.9, 476
+//!   steps; here 528, see below);
 //! - SGD with Nesterov momentum 0.85, lr 1.5 for the batch's mean loss
 //!   (airbench's 11.5 per 1024 images, decoupled from the momentum), 64x
 //!   for BatchNormalization's biases; weight decay with the same strength
@@ -31,7 +31,9 @@
 //! - test-time augmentation: the mean logits of the image, its mirror and
 //!   their one-pixel translations.
 //!
-//! Where this differs from airbench: 480 steps, not 476; Keras's form of
+//! Where this differs from airbench: 11 epochs, not 9.9 (at 10, five seeds
+//! averaged 93.95%, 0.05 short of airbench's 94.01%; at 11, about 94.1%,
+//! for a tenth more time; see the README); Keras's form of
 //! Nesterov momentum (the velocity holds each step's rate) and decoupled
 //! weight decay, not PyTorch's (the rate applied to the whole buffer, the
 //! decay through the momentum), which match at a constant rate
@@ -123,7 +125,7 @@ Options:
   --data PATH         CIFAR-10: a folder of the binary batch files, or the official
                       cifar-10-binary.tar.gz (default: download it once into $CNN_DATA,
                       else ~/.cache/cnn)
-  --epochs N          epochs to train (default 10)
+  --epochs N          epochs to train (default 11)
   --runs N            train N networks, with seeds SEED, SEED + 1, ..., and report the
                       mean and spread of their accuracy (default 1)
   --seed N            the first run's seed: weights, shuffling, augmentation (default 0)
@@ -160,7 +162,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         data: None,
-        epochs: 10,
+        epochs: 11,
         runs: 1,
         seed: 0,
         limit: None,
