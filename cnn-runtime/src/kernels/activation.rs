@@ -73,16 +73,6 @@ fn ln_1p_unit(e: f32) -> f32 {
     2.0 * (u2 * p * u + u)
 }
 
-/// `tanh(v) = sign(v) (1 - e) / (1 + e)` with `e = e^-2|v|`, written
-/// as `-m / (2 + m)` with `m = e - 1` from [`exp_m1_nonpositive`], which
-/// keeps small values' digits. Within 3 ulp of the exact value (see the
-/// test); libm's `tanhf` was a call per value.
-#[inline(always)]
-fn tanh(v: f32) -> f32 {
-    let m = exp_m1_nonpositive(-2.0 * v.abs());
-    (-m / (2.0 + m)).copysign(v)
-}
-
 /// erf as Eigen computes it for float32, which TensorFlow's CPU kernels
 /// use: a rational approximation on [-4, 4] (erf is ±1 to float32
 /// precision beyond), free of branches, so that a loop of it vectorizes.
@@ -178,7 +168,12 @@ fn apply(act: Activation, v: f32) -> f32 {
         Activation::Linear | Activation::Softmax => v,
         Activation::Relu => relu(v),
         Activation::Sigmoid => sigmoid(v),
-        Activation::Tanh => tanh(v),
+        // libm's, a call per value: a vectorized `-m / (2 + m)` with
+        // `m = e^-2|v| - 1` (within 3 ulp; db256e6) moved
+        // `nested.safetensors`'s output after three RMSprop steps just past
+        // its bound on the AVX2 path, where gradients of rounding noise take
+        // whole RMSprop steps. None of the benchmarked networks uses tanh.
+        Activation::Tanh => v.tanh(),
         Activation::Elu => {
             if v > 0.0 {
                 v
@@ -260,13 +255,15 @@ fn derivative(act: Activation, x: f32, y: f32) -> f32 {
 }
 
 /// Softmax over each row of `last` values, in place (the largest value
-/// taken out first, so that `exp` cannot overflow and its argument is never
-/// positive, which [`exp_nonpositive`] takes without a call).
+/// taken out first, so that `exp` cannot overflow).
 pub(crate) fn softmax_rows(y: &mut [f32], last: usize) {
     for row in y.chunks_exact_mut(last) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
-        let sum: f32 = row.iter().sum();
+        let mut sum = 0.0;
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
         let inv = 1.0 / sum;
         row.iter_mut().for_each(|v| *v *= inv);
     }
@@ -476,14 +473,9 @@ mod tests {
         assert!(exp_m1_nonpositive(f32::NAN).is_nan());
     }
 
-    /// tanh and softplus against the exact values, tanh's small values included.
+    /// softplus against the exact value.
     #[test]
-    fn tanh_and_softplus_are_float32_accurate() {
-        let tanh_xs = (-200_000..=200_000).map(|i| i as f32 / 10_000.0).chain((1..=10_000).map(|i| i as f32 * 1e-7));
-        let (worst, at) = worst_ulps(tanh, f64::tanh, tanh_xs.filter(|x| *x != 0.0));
-        assert!(worst <= 3.0, "tanh differs from the exact value by {worst} ulp at {at}");
-        assert_eq!((tanh(0.0), tanh(20.0), tanh(-20.0)), (0.0, 1.0, -1.0));
-        assert!(tanh(-0.0).is_sign_negative() && tanh(f32::NAN).is_nan());
+    fn softplus_is_float32_accurate() {
         let exact_softplus = |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p();
         let (worst, at) = worst_ulps(softplus, exact_softplus, (-870_000..=870_000).map(|i| i as f32 / 10_000.0));
         assert!(worst <= 3.0, "softplus differs from the exact value by {worst} ulp at {at}");
