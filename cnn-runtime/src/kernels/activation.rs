@@ -19,6 +19,15 @@ const LEAKY_SLOPE: f32 = 0.2;
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
+/// `c[0] x^(N-1) + c[1] x^(N-2) + ... + c[N-1]` by Horner's rule, highest
+/// degree first: the one home of the polynomials below. The same products
+/// and sums in the same order as written out by hand, so the same bits; a
+/// fixed-length array, so that it unrolls and its callers' loops vectorize.
+#[inline(always)]
+fn polynomial<const N: usize>(x: f32, c: [f32; N]) -> f32 {
+    c[1..].iter().fold(c[0], |p, &c| p * x + c)
+}
+
 /// relu as a select, not `max(0.0)` (which turns NaN into 0: a diverging
 /// network must show it) and not a conditional store (which does not
 /// vectorize).
@@ -64,12 +73,7 @@ fn softplus(v: f32) -> f32 {
 fn ln_1p_unit(e: f32) -> f32 {
     let u = e / (2.0 + e);
     let u2 = u * u;
-    let mut p = u2 * (1.0 / 15.0) + 1.0 / 13.0;
-    p = p * u2 + 1.0 / 11.0;
-    p = p * u2 + 1.0 / 9.0;
-    p = p * u2 + 1.0 / 7.0;
-    p = p * u2 + 1.0 / 5.0;
-    p = p * u2 + 1.0 / 3.0;
+    let p = polynomial(u2, [1.0 / 15.0, 1.0 / 13.0, 1.0 / 11.0, 1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0]);
     2.0 * (u2 * p * u + u)
 }
 
@@ -81,16 +85,19 @@ fn ln_1p_unit(e: f32) -> f32 {
 fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
-    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
-    p = p * x2 + -2.101_024e-6;
-    p = p * x2 + -5.692_506_4e-5;
-    p = p * x2 + -7.349_906_3e-4;
-    p = p * x2 + -2.954_6e-3;
-    p = p * x2 + -1.609_603_3e-2;
-    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
-    q = q * x2 + -1.682_827e-3;
-    q = q * x2 + -7.373_329e-3;
-    q = q * x2 + -1.426_474e-2;
+    let p = polynomial(
+        x2,
+        [
+            -2.726_142_3e-10,
+            2.770_681_4e-8,
+            -2.101_024e-6,
+            -5.692_506_4e-5,
+            -7.349_906_3e-4,
+            -2.954_6e-3,
+            -1.609_603_3e-2,
+        ],
+    );
+    let q = polynomial(x2, [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2]);
     x * p / q
 }
 
@@ -118,11 +125,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_2e-4 * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
+    let p = polynomial(r, [1.987_569_2e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5]);
     let e_r = p * (r * r) + r + 1.0;
     // n is an integer in [-126, 0], and `shifted`'s low mantissa bits
     // hold it (its unit in the last place is 1): 2^n's exponent field is
@@ -139,14 +142,21 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// are computed, and the loops that call it vectorize.
 #[inline(always)]
 fn exp_m1_nonpositive(x: f32) -> f32 {
-    let mut q = x * (1.0 / 3_628_800.0) + 1.0 / 362_880.0;
-    q = q * x + 1.0 / 40_320.0;
-    q = q * x + 1.0 / 5_040.0;
-    q = q * x + 1.0 / 720.0;
-    q = q * x + 1.0 / 120.0;
-    q = q * x + 1.0 / 24.0;
-    q = q * x + 1.0 / 6.0;
-    q = q * x + 0.5;
+    // 1/10!, 1/9!, ..., 1/2!.
+    let q = polynomial(
+        x,
+        [
+            1.0 / 3_628_800.0,
+            1.0 / 362_880.0,
+            1.0 / 40_320.0,
+            1.0 / 5_040.0,
+            1.0 / 720.0,
+            1.0 / 120.0,
+            1.0 / 24.0,
+            1.0 / 6.0,
+            0.5,
+        ],
+    );
     let near = (x * x) * q + x;
     let far = exp_nonpositive(x) - 1.0;
     if x > -std::f32::consts::LN_2 {
