@@ -173,7 +173,7 @@ fn train_step_panics_with_a_clear_message() {
 
 #[test]
 fn save_and_load_round_trip() {
-    let dir = tempdir("roundtrip");
+    let dir = common::tempdir("api-roundtrip");
     let dir = dir.path();
     let path = dir.join("small.safetensors");
     let mut net = Small::new(11);
@@ -189,7 +189,7 @@ fn save_and_load_round_trip() {
 fn loading_another_networks_file_names_the_tensor_and_shapes() {
     let err = Small::load(common::data("kwargs.safetensors")).unwrap_err().to_string();
     assert!(err.contains("conv2d_1.kernel") && err.contains("[3, 3, 3, 8]") && err.contains("[3, 5, 3, 6]"), "{err}");
-    let dir = tempdir("other");
+    let dir = common::tempdir("api-other");
     let dir = dir.path();
     let path = dir.join("head.safetensors");
     Head::new(0).save(&path).unwrap();
@@ -200,7 +200,7 @@ fn loading_another_networks_file_names_the_tensor_and_shapes() {
 
 #[test]
 fn truncated_and_wrong_dtype_files_are_errors() {
-    let dir = tempdir("corrupt");
+    let dir = common::tempdir("api-corrupt");
     let dir = dir.path();
     let path = dir.join("head.safetensors");
     Head::new(0).save(&path).unwrap();
@@ -252,13 +252,6 @@ fn optimizers_follow_keras_update_rules() {
     rms.update(&mut p, &grads);
     assert!((rms.current_lr() - 0.1 / 1.5).abs() < 1e-7);
     assert!((p[0] + 0.1 * 0.5 / ((0.1f32 * 0.25).sqrt() + 1e-7)).abs() < 1e-6, "{p:?}");
-}
-
-/// A fresh folder under the system's temporary folder, removed when the
-/// returned guard drops (the callers shadow it with its path, which keeps
-/// the guard alive to the end of the test), so that runs leave nothing behind.
-fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(&format!("cnn-api-{name}-")).tempdir().unwrap()
 }
 
 cnn! {
@@ -338,7 +331,7 @@ fn batch_normalization_trains_on_batch_statistics_and_infers_on_moving_ones() {
 
 #[test]
 fn checkpoints_carry_batch_normalization_and_refuse_files_without_it() {
-    let dir = tempdir("bn");
+    let dir = common::tempdir("api-bn");
     let dir = dir.path();
     let path = dir.join("frozen.safetensors");
     let mut net = Frozen::new(6);

@@ -2,6 +2,8 @@
 //! files, checkpoints that a resume continues from bitwise, and a
 //! diverging loss that stops training without losing the last checkpoint.
 
+mod common;
+
 use cnn::data::Dataset;
 use cnn::history::EpochStats;
 use cnn::prelude::*;
@@ -39,13 +41,6 @@ fn data(n: usize, seed: u64) -> Dataset {
     Dataset::new(images, labels, [8, 8, 3]).unwrap()
 }
 
-/// A fresh folder under the system's temporary folder, removed when the
-/// returned guard drops (the callers shadow it with its path, which keeps
-/// the guard alive to the end of the test), so that runs leave nothing behind.
-fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(&format!("cnn-train-{name}-")).tempdir().unwrap()
-}
-
 fn options(epochs: usize, out: &Path) -> FitOptions {
     FitOptions {
         epochs,
@@ -63,7 +58,7 @@ fn fit_learns_and_writes_history() {
     let (train, test) = (data(300, 1), data(100, 2));
     let mut net = Tiny::new(0);
     let before = net.evaluate(&test, 64).unwrap();
-    let out = tempdir("learns");
+    let out = common::tempdir("train-learns");
     let out = out.path();
     let history = net.fit(&mut RmsProp::new(3e-3), &train, Some(&test), &options(6, out)).unwrap();
     let after = net.evaluate(&test, 64).unwrap();
@@ -80,13 +75,13 @@ fn fit_learns_and_writes_history() {
 fn a_resumed_run_is_bitwise_the_run_that_was_not_interrupted() {
     let (train, test) = (data(90, 3), data(30, 4));
     // 90 images in batches of 20: the last batch of each epoch is partial.
-    let whole = tempdir("whole");
+    let whole = common::tempdir("train-whole");
     let whole = whole.path();
     let mut a = Tiny::new(5);
     let history_a = a.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(4, whole)).unwrap();
 
     // The same run, killed after epoch 2 (a fresh process: new net, new optimizer), then resumed.
-    let split = tempdir("split");
+    let split = common::tempdir("train-split");
     let split = split.path();
     let mut b = Tiny::new(5);
     b.fit(&mut RmsProp::new(1e-3).decay(1e-3), &train, Some(&test), &options(2, split)).unwrap();
@@ -113,7 +108,7 @@ fn a_resumed_run_is_bitwise_the_run_that_was_not_interrupted() {
 #[test]
 fn a_checkpoint_of_another_optimizer_is_refused() {
     let train = data(40, 5);
-    let out = tempdir("other-opt");
+    let out = common::tempdir("train-other-opt");
     let out = out.path();
     Tiny::new(1).fit(&mut Adam::default(), &train, None, &options(1, out)).unwrap();
     let err = Tiny::new(1)
@@ -126,7 +121,7 @@ fn a_checkpoint_of_another_optimizer_is_refused() {
 #[test]
 fn a_diverging_loss_stops_training_and_keeps_the_last_checkpoint() {
     let train = data(60, 6);
-    let out = tempdir("nan");
+    let out = common::tempdir("train-nan");
     let out = out.path();
     let mut net = Tiny::new(2);
     net.fit(&mut RmsProp::new(1e-3), &train, None, &options(1, out)).unwrap();
@@ -209,7 +204,7 @@ fn fit_sets_the_learning_rate_per_step_per_epoch_and_on_plateau() {
 fn weight_averaging_ends_fit_with_the_average_and_resumes_bitwise() {
     let (train, test) = (data(90, 5), data(30, 6));
     let ema = || Ema::new(Sgd::new(1e-2).momentum(0.9)).momentum(0.9);
-    let whole = tempdir("ema-whole");
+    let whole = common::tempdir("train-ema-whole");
     let whole = whole.path();
     let mut a = Tiny::new(7);
     let mut opt_a = ema();
@@ -218,7 +213,7 @@ fn weight_averaging_ends_fit_with_the_average_and_resumes_bitwise() {
     let trainable = &a.params()[..Tiny::TRAINABLE_PARAMS];
     assert_eq!(trainable, opt_a.average());
     // Killed after epoch 1, resumed from the checkpoint, which carries the average.
-    let split = tempdir("ema-split");
+    let split = common::tempdir("train-ema-split");
     let split = split.path();
     Tiny::new(7).fit(&mut ema(), &train, Some(&test), &options(1, split)).unwrap();
     let mut b = Tiny::new(7);
@@ -235,7 +230,7 @@ fn test_time_augmentation_is_the_mean_of_its_views() {
     use cnn::data::{mirrored, translated};
     let (train, test) = (data(100, 7), data(30, 8));
     let mut net = Tiny::new(3);
-    net.fit(&mut RmsProp::new(3e-3), &train, None, &options(2, tempdir("tta").path())).unwrap();
+    net.fit(&mut RmsProp::new(3e-3), &train, None, &options(2, common::tempdir("train-tta").path())).unwrap();
     let indices: Vec<usize> = (0..test.len()).collect();
     let (mut x, mut y) = (vec![0.0; test.len() * Tiny::INPUT_LEN], vec![0u8; test.len()]);
     test.fill_batch(&indices, &mut x, &mut y, None);

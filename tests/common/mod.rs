@@ -1,9 +1,17 @@
 //! Helpers shared by the integration tests: reading Keras's reference
-//! files and comparing numbers with a stated tolerance.
+//! files, comparing numbers with a stated tolerance, scratch folders.
 #![allow(dead_code)]
 
 use cnn::__rt::TensorFile;
 use std::path::PathBuf;
+
+/// A fresh folder `cnn-{name}-...` under the system's temporary folder,
+/// removed when the returned guard drops (the callers shadow it with its
+/// path, which keeps the guard alive to the end of the test), so that runs
+/// leave nothing behind.
+pub fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("cnn-{name}-")).tempdir().unwrap()
+}
 
 /// A file under `tests/data/` (small references copied into the repo).
 pub fn data(name: &str) -> PathBuf {
