@@ -321,6 +321,33 @@ cnn! {
     }
 }
 
+cnn! {
+    /// `wide.safetensors` (`tests/data/nets/wide.json`): 96-channel 3x3
+    /// convolutions, wide enough for Winograd F(4x4, 3x3) (`conv2d_2` on
+    /// 7x7, whose tiles reach past the edge, and `conv2d_3` on 3x3, one
+    /// tile an image), after an F(2x2) one over 8 channels.
+    struct WideNet {
+        Conv2D(96, 3, padding = "same", input_shape = (7, 7, 8)),
+        BatchNormalization(),
+        Activation("relu"),
+        Conv2D(96, 3, padding = "same", use_bias = false),
+        BatchNormalization(),
+        Activation("gelu"),
+        MaxPooling2D(2),
+        Conv2D(96, 3, padding = "same"),
+        BatchNormalization(),
+        Activation("relu"),
+        GlobalAveragePooling2D(),
+        Dense(10, activation = "softmax"),
+    }
+}
+
+#[test]
+fn wide_convolutions_match_keras() {
+    assert_eq!(keras_rows::<WideNet>(), include_str!("data/wide.rows.json").trim());
+    check_graph_reference!(WideNet, common::data("wide.safetensors"), (1e-5, 1e-3));
+}
+
 #[test]
 fn frozen_layers_at_batch_size_one_match_keras() {
     assert_eq!(keras_rows::<FrozenB1>(), include_str!("data/frozen_b1.rows.json").trim());

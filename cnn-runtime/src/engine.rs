@@ -26,9 +26,11 @@ use crate::kernels::pool::{global_pool_backward, global_pool_forward, pool_backw
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The most units a stage splits the batch into: enough for 16 cores
-/// twice over; more would only add partial gradients to sum.
-pub const MAX_UNITS: usize = 32;
+/// The most units a stage splits the batch into: enough for 16 cores;
+/// more would only add partial gradients to sum, and a wide layer's is
+/// large (Winograd F(4x4)'s transformed kernel gradient is 9 MiB for 256
+/// channels and filters, written and summed once per unit).
+pub const MAX_UNITS: usize = 16;
 /// The fewest images per unit.
 const MIN_UNIT: usize = 4;
 /// Values per task in element-wise stages.

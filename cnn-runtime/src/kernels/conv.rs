@@ -1,6 +1,6 @@
-//! Conv2D, NHWC in and out: Winograd F(2x2, 3x3) for 3x3 stride-1 kernels
-//! over enough channels (see `winograd`), im2col + one sgemm per image
-//! for the rest.
+//! Conv2D, NHWC in and out: Winograd for 3x3 stride-1 kernels over enough
+//! channels (see `winograd`; F(4x4, 3x3) on wide layers, F(2x2, 3x3) on
+//! the rest), im2col + one sgemm per image for the others.
 //!
 //! im2col forward, per image: `cols [P, K] = im2col(x)`, `y [P, F] = cols * W [K, F] + b`,
 //! where P = output positions, K = kh*kw*in (Keras's kernel order), F = filters.
@@ -15,6 +15,19 @@ use super::winograd::{transpose, Winograd};
 /// (k = channels) to beat im2col's single deeper one: measured on the
 /// seed's first layer (3 channels) with `cargo bench --bench train_step`.
 const WINOGRAD_MIN_CHANNELS: usize = 8;
+
+/// Winograd F(4x4, 3x3) where `channels * filters / (channels + filters)`
+/// is at least this, F(2x2, 3x3) elsewhere. F(4x4) needs 2.25 multiplies
+/// per output and channel pair where F(2x2) needs 4, but its transforms
+/// cost more per channel and round less exactly (see `winograd`); the
+/// products grow with `channels * filters`, the transforms with
+/// `channels + filters`. 48 takes in 64 -> 256 and 256 -> 256, the
+/// airbench layout's widest (each about a quarter faster with F(4x4),
+/// one unit on one core), and leaves out 64 -> 64 and everything
+/// narrower: ResNet-20's layers, which were 4% slower in all with F(4x4)
+/// and left the Keras reference's tolerance, and airbench's 24 -> 64
+/// (17% faster alone, left out by this simple bound).
+const F4_MIN_WIDTH: usize = 48;
 
 /// A Conv2D layer's fixed shape, as the macro emits it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +46,10 @@ impl Conv {
         if self.window.channels < WINOGRAD_MIN_CHANNELS {
             return None;
         }
-        Winograd::new(self.window, self.filters)
+        let (c, f) = (self.window.channels, self.filters);
+        let wide = c * f >= F4_MIN_WIDTH * (c + f);
+        let m = if wide { 4 } else { 2 };
+        Winograd::new(self.window, self.filters, m)
     }
     /// Scratch values the forward pass needs (`cols`).
     pub const fn cols_len(&self) -> usize {
@@ -192,5 +208,36 @@ pub fn conv2d_backward(
                 col2im(w, dcols, dxi);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which algorithm a 3x3 "same" conv over `channels` runs with `filters`:
+    /// im2col (0) or Winograd with tiles of 2 or 4 outputs a side.
+    fn tile(channels: usize, filters: usize) -> usize {
+        let conv = Conv { window: Window::conv3x3(8, 8, channels, true), filters };
+        conv.winograd().map_or(0, |w| w.tile_size())
+    }
+
+    #[test]
+    fn wide_layers_take_the_larger_tiles() {
+        // The seed's first layer: too few channels for Winograd.
+        assert_eq!(tile(3, 32), 0);
+        // Narrow layers (ResNet-20's, airbench's first two) keep F(2x2).
+        assert_eq!(tile(16, 16), 2);
+        assert_eq!(tile(24, 64), 2);
+        assert_eq!(tile(64, 64), 2);
+        assert_eq!(tile(64, 128), 2);
+        // From channels * filters / (channels + filters) = 48: F(4x4).
+        assert_eq!(tile(96, 96), 4);
+        assert_eq!(tile(64, 192), 4);
+        assert_eq!(tile(64, 256), 4);
+        assert_eq!(tile(256, 256), 4);
+        // A strided 3x3 conv is im2col's, however wide.
+        let strided = Window::keras((8, 8, 256), (3, 3), (2, 2), cnn_core::Padding::Same).unwrap();
+        assert!(Conv { window: strided, filters: 256 }.winograd().is_none());
     }
 }

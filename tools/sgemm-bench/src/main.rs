@@ -3,8 +3,9 @@
 //! 32 (units of 4 images; im2col per image for `conv2d_1`, one of the 16
 //! Winograd planes per block of tiles for the 3x3 convs, `dense_1` over the
 //! whole batch in blocks of 64 columns and of 64 kernel rows) and the
-//! airbench94 layout at batch 512 (units of 16 images, Winograd blocks of
-//! at least 96 tiles); and a large square
+//! airbench94 layout at batch 512 (units of 32 images; Winograd blocks of
+//! at least 96 tiles for F(2x2), of 128 for the wide layers' F(4x4));
+//! and a large square
 //! product, each kernel's ceiling.
 //!
 //! Four kernels: the runtime's own AVX-512 kernel (no packing) and AVX2
@@ -42,11 +43,11 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("air 24>64 fwd", 96, 24, 64, false, false),
     ("air 24>64 dW", 24, 96, 64, true, false),
     ("air 64>64 fwd", 96, 64, 64, false, false),
-    ("air 64>256 fwd", 96, 64, 256, false, false),
-    ("air 64>256 dW", 64, 96, 256, true, false),
-    ("air 64>256 dX", 96, 256, 64, false, false),
-    ("air 256>256 fwd", 96, 256, 256, false, false),
-    ("air 256>256 dW", 256, 96, 256, true, false),
+    ("air 64>256 fwd", 128, 64, 256, false, false),
+    ("air 64>256 dW", 64, 128, 256, true, false),
+    ("air 64>256 dX", 128, 256, 64, false, false),
+    ("air 256>256 fwd", 128, 256, 256, false, false),
+    ("air 256>256 dW", 256, 128, 256, true, false),
     ("square 1024", 1024, 1024, 1024, false, false),
 ];
 
