@@ -637,8 +637,8 @@ trait Family<const P: usize, const Q: usize> {
 /// F(2x2, 3x3).
 struct F2;
 impl Family<16, 4> for F2 {
-    type Kernel = Both<G2, 3, 4>;
-    type KernelGrad = Both<Gt2, 4, 3>;
+    type Kernel = Both<GTimes<G2>, 3, 4>;
+    type KernelGrad = Both<GtTimes<G2>, 4, 3>;
     type Input = Both<Bt2, 4, 4>;
     type InputGrad = Both<B2, 4, 4>;
     type Output = Both<At2, 4, 2>;
@@ -648,8 +648,8 @@ impl Family<16, 4> for F2 {
 /// F(4x4, 3x3).
 struct F4;
 impl Family<36, 16> for F4 {
-    type Kernel = Both<G4, 3, 6>;
-    type KernelGrad = Both<Gt4, 6, 3>;
+    type Kernel = Both<GTimes<G4>, 3, 6>;
+    type KernelGrad = Both<GtTimes<G4>, 6, 3>;
     type Input = Both<Bt4, 6, 6>;
     type InputGrad = Both<B4, 6, 6>;
     type Output = Both<At4, 6, 4>;
@@ -726,35 +726,48 @@ fn times_t<const I: usize, const O: usize, const W: usize>(matrix: &[[f32; O]; I
     std::array::from_fn(|o| (1..I).fold(scale(x[0], matrix[0][o]), |sum, i| add(sum, scale(x[i], matrix[i][o]))))
 }
 
-/// F(2x2)'s `G` (4x3).
-const G2_MATRIX: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+/// A family's kernel transform `G` (`P x 3`), which [`GTimes`] applies and
+/// [`GtTimes`] applies as its adjoint.
+trait KernelMatrix<const P: usize> {
+    const G: [[f32; 3]; P];
+}
 
-/// F(4x4)'s `G` (6x3), for the points 0, 1, -1, 2, -2 and infinity.
-const G4_MATRIX: [[f32; 3]; 6] = [
-    [1.0 / 4.0, 0.0, 0.0],
-    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
-    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
-    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
-    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
-    [0.0, 0.0, 1.0],
-];
-
-/// `G g` of F(2x2).
+/// F(2x2)'s `G`.
 struct G2;
-impl Line<3, 4> for G2 {
+impl KernelMatrix<4> for G2 {
+    const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+}
+
+/// F(4x4)'s `G`, for the points 0, 1, -1, 2, -2 and infinity.
+struct G4;
+impl KernelMatrix<6> for G4 {
+    const G: [[f32; 3]; 6] = [
+        [1.0 / 4.0, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+    ];
+}
+
+/// `G g` of the family whose `G` is `K`'s.
+struct GTimes<K>(PhantomData<K>);
+impl<K: KernelMatrix<P>, const P: usize> Line<3, P> for GTimes<K> {
     #[inline(always)]
-    fn apply<const W: usize>(g: [Lane<W>; 3]) -> [Lane<W>; 4] {
-        times(&G2_MATRIX, g)
+    fn apply<const W: usize>(g: [Lane<W>; 3]) -> [Lane<W>; P] {
+        times(&K::G, g)
     }
 }
-/// `Gᵀ d`, the adjoint of [`G2`].
-struct Gt2;
-impl Line<4, 3> for Gt2 {
+/// `Gᵀ d`, the adjoint of [`GTimes`].
+struct GtTimes<K>(PhantomData<K>);
+impl<K: KernelMatrix<P>, const P: usize> Line<P, 3> for GtTimes<K> {
     #[inline(always)]
-    fn apply<const W: usize>(d: [Lane<W>; 4]) -> [Lane<W>; 3] {
-        times_t(&G2_MATRIX, d)
+    fn apply<const W: usize>(d: [Lane<W>; P]) -> [Lane<W>; 3] {
+        times_t(&K::G, d)
     }
 }
+
 /// `Bᵀ d` of F(2x2).
 struct Bt2;
 impl Line<4, 4> for Bt2 {
@@ -788,22 +801,6 @@ impl Line<2, 4> for A2 {
     }
 }
 
-/// `G g` of F(4x4).
-struct G4;
-impl Line<3, 6> for G4 {
-    #[inline(always)]
-    fn apply<const W: usize>(g: [Lane<W>; 3]) -> [Lane<W>; 6] {
-        times(&G4_MATRIX, g)
-    }
-}
-/// `Gᵀ d`, the adjoint of [`G4`].
-struct Gt4;
-impl Line<6, 3> for Gt4 {
-    #[inline(always)]
-    fn apply<const W: usize>(d: [Lane<W>; 6]) -> [Lane<W>; 3] {
-        times_t(&G4_MATRIX, d)
-    }
-}
 /// `Bᵀ d` of F(4x4):
 /// `[4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]`.
 struct Bt4;
