@@ -24,9 +24,10 @@ const WINOGRAD_MIN_CHANNELS: usize = 8;
 /// `channels + filters`. 48 takes in 64 -> 256 and 256 -> 256, the
 /// airbench layout's widest (each about a quarter faster with F(4x4),
 /// one unit on one core), and leaves out 64 -> 64 and everything
-/// narrower: ResNet-20's layers, which were 4% slower in all with F(4x4)
-/// and left the Keras reference's tolerance, and airbench's 24 -> 64
-/// (17% faster alone, left out by this simple bound).
+/// narrower: ResNet-20's layers, whose step was 2-3% slower with F(4x4)
+/// (medians of 4 rounds; 12% in two rounds with 32 units) and which left
+/// the Keras reference's tolerance, and airbench's 24 -> 64 (17% faster
+/// alone, left out by this simple bound).
 const F4_MIN_WIDTH: usize = 48;
 
 /// A Conv2D layer's fixed shape, as the macro emits it.

@@ -116,9 +116,10 @@ impl Winograd {
     /// short at an image's edge, and are bounded so that one block's `V`
     /// and `M` stay within `BLOCK_BYTES`: in cache between the transform
     /// that writes them and the product or transform that reads them. But
-    /// never fewer than `MIN_BLOCK` tiles: each product reads its whole
-    /// plane of `U` (or writes its plane of `dU`), which for 256 channels
-    /// and filters is 256 KiB, and a few tiles cannot pay for that.
+    /// never fewer than `MIN_BLOCK` tiles (`MIN_BLOCK_F4` for F(4x4)):
+    /// each product reads its whole plane of `U` (or writes its plane of
+    /// `dU`), which for 256 channels and filters is 256 KiB, and a few
+    /// tiles cannot pay for that.
     pub const fn block(&self) -> usize {
         let per_tile = self.planes() * (self.window.channels + self.filters) * 4;
         let b = BLOCK_BYTES / per_tile;
