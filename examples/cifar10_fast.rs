@@ -52,6 +52,7 @@ mod cli;
 
 use cnn::prelude::*;
 use cnn::whitening::whitening_kernel;
+use cnn::Precision;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,6 +137,10 @@ Options:
   --sgd-form FORM     keras (default: the velocity holds each step's rate, the weight
                       decay decoupled) or pytorch (airbench's torch.optim.SGD: the
                       current rate for the whole buffer, the decay as L2 through it)
+  --precision P       float32 (default) or mixed_bfloat16: every product's operands
+                      rounded to bfloat16, sums, weights and statistics in float32,
+                      as Keras's policy of that name (needs AMX: Intel Xeon,
+                      Sapphire Rapids or later)
   --threads N         worker threads (default: one per core)
   --out DIR           per run, DIR/seed-N/: checkpoint, history.csv, history.svg and
                       model.safetensors (default runs/cifar10_fast)
@@ -152,6 +157,7 @@ struct Args {
     test_limit: Option<usize>,
     epoch_eval: bool,
     sgd_form: SgdForm,
+    precision: Precision,
     threads: Option<usize>,
     out: PathBuf,
     resume: bool,
@@ -169,6 +175,7 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
         test_limit: None,
         epoch_eval: true,
         sgd_form: SgdForm::Keras,
+        precision: Precision::Float32,
         threads: None,
         out: PathBuf::from("runs/cifar10_fast"),
         resume: false,
@@ -190,6 +197,10 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
                     Some("pytorch") => SgdForm::PyTorch,
                     _ => return Err("--sgd-form takes keras or pytorch".into()),
                 }
+            }
+            Long("precision") => {
+                let name = parser.value()?;
+                args.precision = Precision::from_name(name.to_str().unwrap_or("")).map_err(|e| e.to_string())?;
             }
             Long("threads") => args.threads = Some(parser.value()?.parse()?),
             Long("out") => args.out = parser.value()?.into(),
@@ -318,6 +329,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     }
+    cnn::set_precision(args.precision)?;
     if std::io::stdout().is_terminal() {
         print!("{}", FastNet::summary());
     }
@@ -335,10 +347,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (mean, std) = train.channel_mean_std();
     let (train, test) = (train.standardized(&mean, &std)?, test.standardized(&mean, &std)?);
     println!(
-        "Training on {} images ({} epochs of {} batches of {BATCH}), testing on {}.",
+        "Training on {} images ({} epochs of {} batches of {BATCH}, {}), testing on {}.",
         train.len(),
         args.epochs,
         train.len() / BATCH,
+        args.precision.name(),
         test.len()
     );
 

@@ -121,6 +121,13 @@
 //!   and alternating flips); test-time augmentation ([`Tta`]).
 //! - Weights set from code with [`Model::set_tensor`], such as airbench's
 //!   frozen first layer from [`whitening::whitening_kernel`].
+//! - Keras's `mixed_bfloat16` policy, for the whole process as Keras's
+//!   global policy is: [`set_precision`]`(`[`Precision::MixedBfloat16`]`)`
+//!   rounds every product's operands to bfloat16 and runs the products on
+//!   AMX's tile units (Intel Xeon from Sapphire Rapids on), with weights,
+//!   sums, BatchNormalization's statistics and the loss in float32; an
+//!   error elsewhere. Float32 is the default, and what matches Keras's
+//!   references.
 //!
 //! `examples/cifar10_fast.rs` (airbench94's recipe) and
 //! `examples/cifar10_resnet.rs` (Keras's `cifar10_resnet.py`) use them all.

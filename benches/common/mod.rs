@@ -9,9 +9,15 @@ use std::time::Instant;
 
 /// Times training steps of `batch` images until `CNN_BENCH_IMAGES` (default
 /// `images`) have passed, and prints
-/// `RESULT net=NAME train_images_per_s=X infer_images_per_s=Y threads=T batch=B params=P`.
+/// `RESULT net=NAME train_images_per_s=X infer_images_per_s=Y threads=T batch=B params=P precision=Q`.
+/// `CNN_BENCH_PRECISION=mixed_bfloat16` runs every product in bfloat16
+/// ([`cnn::set_precision`]), to compare with Keras's policy of that name.
 pub fn train_rate<S: Classifier>(name: &str, batch: usize, images: usize) {
     let images: usize = std::env::var("CNN_BENCH_IMAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(images);
+    if let Ok(name) = std::env::var("CNN_BENCH_PRECISION") {
+        let precision = cnn::Precision::from_name(&name).and_then(|p| cnn::set_precision(p).map(|()| p));
+        precision.unwrap_or_else(|e| panic!("CNN_BENCH_PRECISION: {e}"));
+    }
     let mut rng = Rng::new(1);
     let x: Vec<f32> = (0..batch * S::INPUT_LEN).map(|_| rng.unit()).collect();
     let labels: Vec<u8> = (0..batch).map(|_| rng.below(S::OUTPUT_LEN) as u8).collect();
@@ -35,10 +41,11 @@ pub fn train_rate<S: Classifier>(name: &str, batch: usize, images: usize) {
     }
     let infer_seconds = start.elapsed().as_secs_f64();
     println!(
-        "RESULT net={name} train_images_per_s={:.0} infer_images_per_s={:.0} threads={} batch={batch} params={}",
+        "RESULT net={name} train_images_per_s={:.0} infer_images_per_s={:.0} threads={} batch={batch} params={} precision={}",
         (steps * batch) as f64 / seconds,
         (steps * batch) as f64 / infer_seconds,
         rayon::current_num_threads(),
-        S::TOTAL_PARAMS
+        S::TOTAL_PARAMS,
+        cnn::precision().name()
     );
 }

@@ -29,6 +29,7 @@ pub use engine::{Classifier, Mode, Spec};
 pub use error::{Error, Result};
 pub use history::{EpochStats, History};
 pub use info::{Init, Initializer, LayerInfo, TensorInfo};
+pub use kernels::gemm::{precision, set_precision, Precision};
 pub use model::{Engine, Model};
 pub use optim::{Adam, Ema, Lookahead, Optimizer, RmsProp, Sgd, SgdForm};
 pub use schedule::{CosineDecay, LearningRate, PiecewiseConstantDecay, PiecewiseLinear, ReduceLROnPlateau, Schedule};

@@ -8,9 +8,85 @@
 //! `CNN_SGEMM=avx512`, `avx2` or `matrixmultiply` forces a path, so that
 //! one machine can measure and test each (CI runs the Keras references on
 //! all three); unset, the widest the CPU has runs.
+//!
+//! Apart from the path, a process can ask for [`Precision::MixedBfloat16`]
+//! ([`set_precision`]): every product then rounds its operands to
+//! bfloat16 and runs on AMX's tile units (`amx.rs`), summing in float32.
 
-use super::{avx2, avx512};
+use super::{amx, avx2, avx512};
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+/// The precision of the products, as Keras names its dtype policies.
+/// Weights, optimizer state, BatchNormalization's statistics, the loss and
+/// every sum stay float32 under both: only the operands of each product
+/// are rounded (to nearest, ties to even), as Keras's `mixed_bfloat16`
+/// computes a layer from float32 variables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Every product in float32: the default, and what matches Keras's
+    /// references.
+    #[default]
+    Float32,
+    /// Every product's operands in bfloat16, its sums in float32, on AMX
+    /// (Intel Xeon from Sapphire Rapids on, Linux 5.16 or later). About
+    /// 8 significant bits per operand (2-3 decimal digits): for training, not for
+    /// matching float32 references.
+    MixedBfloat16,
+}
+
+impl Precision {
+    /// Keras's name of the policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::MixedBfloat16 => "mixed_bfloat16",
+        }
+    }
+
+    /// The precision Keras calls `name`.
+    pub fn from_name(name: &str) -> Result<Precision> {
+        [Precision::Float32, Precision::MixedBfloat16]
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| Error::Input(format!("precision `{name}`: unknown; known: float32, mixed_bfloat16")))
+    }
+
+    /// Whether this CPU and system can run it.
+    pub fn supported(self) -> bool {
+        match self {
+            Precision::Float32 => true,
+            Precision::MixedBfloat16 => amx::supported(),
+        }
+    }
+}
+
+static MIXED_BFLOAT16: AtomicBool = AtomicBool::new(false);
+
+/// Sets the precision of every product in this process from now on, as
+/// Keras's `keras.mixed_precision.set_global_policy` does; an error, and
+/// nothing changed, where the CPU or system cannot run it.
+pub fn set_precision(precision: Precision) -> Result<()> {
+    if !precision.supported() {
+        return Err(Error::Input(format!(
+            "precision `{}` needs AMX-BF16 and AMX-TILE (Intel Xeon, Sapphire Rapids or later) and Linux 5.16 or \
+             later; this CPU or system lacks them (float32 runs everywhere)",
+            precision.name()
+        )));
+    }
+    MIXED_BFLOAT16.store(precision == Precision::MixedBfloat16, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The precision [`set_precision`] last set (float32 until then).
+pub fn precision() -> Precision {
+    if MIXED_BFLOAT16.load(Ordering::Relaxed) {
+        Precision::MixedBfloat16
+    } else {
+        Precision::Float32
+    }
+}
 
 /// Which kernels multiply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,11 +216,14 @@ pub enum Kernel {
     Avx2,
     /// `matrixmultiply` always, to compare against (`benches/sgemm.rs`).
     MatrixMultiply,
+    /// bfloat16 operands on AMX, whatever [`precision`] says: for the
+    /// tests. Panics where [`Precision::MixedBfloat16`] is unsupported.
+    AmxBf16,
 }
 
 /// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n`, and `C`
 /// row-major `m x n` with leading dimension `ldc`. With `beta == 0`, `C` is
-/// only written, never read.
+/// only written, never read. In the process's [`precision`].
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm(m: usize, k: usize, n: usize, alpha: f32, a: MatRef, b: MatRef, beta: f32, c: &mut [f32], ldc: usize) {
     sgemm_with(Kernel::Fastest, m, k, n, alpha, a, b, beta, c, ldc);
@@ -171,8 +250,34 @@ pub fn sgemm_with(
         return;
     }
     assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
+    let bf16 = match kernel {
+        Kernel::AmxBf16 => {
+            assert!(amx::supported(), "sgemm: Kernel::AmxBf16 where AMX-BF16 is unsupported");
+            true
+        }
+        Kernel::Fastest => precision() == Precision::MixedBfloat16,
+        _ => false,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if bf16 && k > 0 {
+        // SAFETY: every element of A, B and C lies inside its slice
+        // (checked above) and C, borrowed mutably, aliases neither; AMX is
+        // supported (`set_precision` and the assert above only allow it
+        // then).
+        unsafe {
+            amx::sgemm(
+                (m, k, n),
+                alpha,
+                (a.data.as_ptr(), rsa, csa),
+                (b.data.as_ptr(), rsb, csb),
+                beta,
+                (c.as_mut_ptr(), ldc),
+            )
+        };
+        return;
+    }
     let own = match kernel {
-        Kernel::Fastest => path(),
+        Kernel::Fastest | Kernel::AmxBf16 => path(),
         Kernel::Avx2 => {
             assert!(Path::Avx2.supported(), "sgemm: Kernel::Avx2 on a CPU without AVX2 and FMA");
             Path::Avx2
@@ -225,6 +330,99 @@ pub fn sgemm_with(
             ldc as isize,
             1,
         );
+    }
+}
+
+/// Values at the head of a packed operand ([`pack_b`]): its layout (as
+/// bits), `k` and `n`; 16 of them, so that the values stay as aligned as
+/// the buffer is.
+const HEADER: usize = 16;
+/// Layouts of a packed operand, as the bits of its first value.
+const ROW_MAJOR: u32 = 1;
+const BF16_TILES: u32 = 2;
+
+/// Values of `f32` that [`pack_b`] writes for a `k x n` operand, in
+/// either precision.
+pub const fn packed_b_len(k: usize, n: usize) -> usize {
+    let tiles = amx::packed_b_len(k, n).div_ceil(2);
+    HEADER + if k * n > tiles { k * n } else { tiles }
+}
+
+/// `B` (`k x n`) written once, for many products ([`sgemm_packed`]) that
+/// reuse it, in the layout of the [`precision`] set now: row-major for
+/// float32; for bfloat16, rounded into the AMX kernel's tiles, so that no
+/// product packs it again (Winograd's transformed kernel, read by every
+/// block of tiles). `out` records which, so that a later change of
+/// precision cannot misread it.
+pub fn pack_b(k: usize, n: usize, b: MatRef, out: &mut [f32]) {
+    let (rsb, csb) = b.strides(k, n, "B");
+    assert!(out.len() >= packed_b_len(k, n), "pack_b: {} values for a {k}x{n} operand", out.len());
+    let (head, data) = out.split_at_mut(HEADER);
+    head[1] = f32::from_bits(k as u32);
+    head[2] = f32::from_bits(n as u32);
+    #[cfg(target_arch = "x86_64")]
+    if precision() == Precision::MixedBfloat16 && k > 0 && n > 0 {
+        head[0] = f32::from_bits(BF16_TILES);
+        // SAFETY: every element of B lies inside its slice (checked above);
+        // `data` holds packed_b_len(k, n) - HEADER values, at least the
+        // amx::packed_b_len(k, n) halves that pack_b writes; AMX is
+        // supported (`set_precision` only allows bfloat16 then).
+        unsafe { amx::pack_b(data.as_mut_ptr().cast(), (k, n), (b.data.as_ptr(), rsb, csb)) };
+        return;
+    }
+    head[0] = f32::from_bits(ROW_MAJOR);
+    for (p, row) in data.chunks_exact_mut(n.max(1)).take(k).enumerate() {
+        for (j, x) in row.iter_mut().enumerate() {
+            *x = b.data[(p as isize * rsb + j as isize * csb) as usize];
+        }
+    }
+}
+
+/// [`sgemm`] with `B` as [`pack_b`] left it, in the precision it was packed in.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_packed(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: MatRef,
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(b.len() >= packed_b_len(k, n), "sgemm_packed: B of {} values for {k}x{n}", b.len());
+    let (layout, pk, pn) = (b[0].to_bits(), b[1].to_bits() as usize, b[2].to_bits() as usize);
+    assert!((pk, pn) == (k, n), "sgemm_packed: B was packed as {pk}x{pn}, used as {k}x{n}");
+    let data = &b[HEADER..];
+    match layout {
+        ROW_MAJOR => sgemm(m, k, n, alpha, a, MatRef::n(&data[..k * n], n), beta, c, ldc),
+        #[cfg(target_arch = "x86_64")]
+        BF16_TILES => {
+            let (rsa, csa) = a.strides(m, k, "A");
+            if m == 0 {
+                return;
+            }
+            assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
+            assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
+            // SAFETY: every element of A and C lies inside its slice
+            // (checked above; m > 0, and k and n > 0, since `pack_b`
+            // leaves empty operands row-major) and C, borrowed mutably, aliases neither;
+            // the tiles were written by amx::pack_b for this k x n (the
+            // header, checked above), which it only does where AMX is
+            // supported.
+            unsafe {
+                amx::sgemm_packed(
+                    (m, k, n),
+                    alpha,
+                    (a.data.as_ptr(), rsa, csa),
+                    data.as_ptr().cast(),
+                    beta,
+                    (c.as_mut_ptr(), ldc),
+                )
+            };
+        }
+        _ => panic!("sgemm_packed: B was not packed by pack_b"),
     }
 }
 
@@ -348,6 +546,79 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The bfloat16 kernel against the naive product of the operands
+    /// rounded to bfloat16, summed in float32 as the kernel sums (only the
+    /// order differs, so the tolerance is float32's, far below the 2^-9
+    /// of a rounding that truncated): every edge of its 2 x 2 blocks of
+    /// 16 x 16 tiles and of its 32-deep tiles, odd depths, `A` and `B`
+    /// both ways, C overwritten (its NaNs never read) or accumulated into.
+    #[test]
+    fn bfloat16_products_match_the_product_of_rounded_operands() {
+        if !amx::supported() {
+            eprintln!("skipped: this CPU or system has no AMX-BF16, so the bfloat16 kernel cannot run here");
+            return;
+        }
+        for (m, k, n) in [(1, 1, 1), (13, 5, 17), (33, 31, 47), (16, 32, 16), (128, 256, 64), (40, 97, 3), (70, 64, 33)]
+        {
+            let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
+            let bt: Vec<f32> = (0..n * k).map(|idx| b[(idx % k) * n + idx / k]).collect();
+            let r = amx::round_to_bf16;
+            let want = naive(m, k, n, |i, p| r(a[i * k + p]), |p, j| r(b[p * n + j]));
+            let scale: Vec<f32> = (0..m * n)
+                .map(|ij| (0..k).map(|p| (a[ij / n * k + p] * b[p * n + ij % n]).abs()).sum::<f32>())
+                .collect();
+            for (ta, tb, beta) in [(false, false, 0.0), (true, false, 1.0), (false, true, 0.0), (true, true, 1.0)] {
+                let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
+                let mb = if tb { MatRef::t(&bt, k) } else { MatRef::n(&b, n) };
+                let ldc = n + 1;
+                let start = if beta == 0.0 { f32::NAN } else { 0.5 };
+                let mut c: Vec<f32> = vec![start; m * ldc];
+                sgemm_with(Kernel::AmxBf16, m, k, n, 2.0, ma, mb, beta, &mut c, ldc);
+                for i in 0..m {
+                    for j in 0..n {
+                        let expect = 2.0 * want[i * n + j] + if beta == 0.0 { 0.0 } else { 0.5 };
+                        let got = c[i * ldc + j];
+                        assert!(
+                            (got - expect).abs() <= 1e-5 * (1.0 + 2.0 * scale[i * n + j]),
+                            "{m}x{k}x{n} ta={ta} tb={tb} beta={beta}: C[{i}][{j}] = {got}, want {expect}"
+                        );
+                    }
+                    let spare = c[i * ldc + n];
+                    assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
+                }
+            }
+        }
+    }
+
+    /// Rounding to bfloat16 keeps 8 significant bits, to nearest, ties to even.
+    #[test]
+    fn bfloat16_rounds_to_nearest_even() {
+        let r = amx::round_to_bf16;
+        assert_eq!(r(1.0), 1.0);
+        assert_eq!(r(1.0 + 2f32.powi(-8)), 1.0, "a tie goes to the even neighbour");
+        assert_eq!(r(1.0 + 3.0 * 2f32.powi(-8)), 1.0 + 2f32.powi(-6), "a tie goes to the even neighbour");
+        assert_eq!(r(1.0 + 2f32.powi(-8) + 2f32.powi(-20)), 1.0 + 2f32.powi(-7));
+        assert_eq!(r(1.0 + 2f32.powi(-9)), 1.0);
+        assert_eq!(r(-3.0e-3), -r(3.0e-3));
+        assert!(r(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn precision_takes_keras_names_and_refuses_others() {
+        assert_eq!(Precision::from_name("float32").unwrap(), Precision::Float32);
+        assert_eq!(Precision::from_name("mixed_bfloat16").unwrap(), Precision::MixedBfloat16);
+        let err = Precision::from_name("mixed_float16").unwrap_err().to_string();
+        assert!(err.contains("precision `mixed_float16`: unknown; known: float32, mixed_bfloat16"), "{err}");
+        assert!(set_precision(Precision::Float32).is_ok());
+        if !Precision::MixedBfloat16.supported() {
+            let err = set_precision(Precision::MixedBfloat16).unwrap_err().to_string();
+            assert!(err.contains("needs AMX-BF16"), "{err}");
+            assert_eq!(precision(), Precision::Float32, "a refused precision changes nothing");
         }
     }
 

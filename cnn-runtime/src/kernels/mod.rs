@@ -2,6 +2,7 @@
 //! backward side by side. Each works on `n` images of one chunk, NHWC.
 
 pub mod activation;
+mod amx;
 mod avx2;
 mod avx512;
 pub mod batchnorm;

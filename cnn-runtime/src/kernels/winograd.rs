@@ -29,7 +29,7 @@
 //! plane made sgemm's packing measurably slower). The transforms work on
 //! whole channel vectors (NHWC keeps them contiguous), in blocks of 8 lanes.
 
-use super::gemm::{sgemm, MatRef};
+use super::gemm::{pack_b, packed_b_len, sgemm, sgemm_packed, MatRef};
 use super::simd::vectorized;
 use super::window::Window;
 use std::marker::PhantomData;
@@ -141,9 +141,27 @@ impl Winograd {
     }
 
     /// Values [`Self::prepare`] writes: U and Uᵀ, once per pass for the
-    /// whole batch rather than once per unit of images.
+    /// whole batch rather than once per unit of images, then each plane of
+    /// both packed for the products ([`pack_b`]).
     pub const fn prepared_len(&self) -> usize {
-        2 * self.grad_len()
+        2 * self.grad_len() + self.planes() * (self.packed_u_len() + self.packed_ut_len())
+    }
+
+    /// Values of one plane of U, packed.
+    const fn packed_u_len(&self) -> usize {
+        packed_b_len(self.window.channels, self.filters)
+    }
+
+    /// Values of one plane of Uᵀ, packed.
+    const fn packed_ut_len(&self) -> usize {
+        packed_b_len(self.filters, self.window.channels)
+    }
+
+    /// The packed planes of U and of Uᵀ in a prepared kernel.
+    fn packed<'a>(&self, prepared: &'a [f32]) -> (&'a [f32], &'a [f32]) {
+        let p = self.planes();
+        let packed = &prepared[2 * self.grad_len()..self.prepared_len()];
+        packed.split_at(p * self.packed_u_len())
     }
 
     /// Values of the kernel gradient in the transformed domain (dU), which
@@ -182,10 +200,18 @@ impl Winograd {
         assert!(prepared.len() >= self.prepared_len(), "winograd prepare: buffer too short");
         let cf = c * f;
         assert!(kernel.len() == 9 * cf, "winograd: kernel does not fit");
-        let (u, ut) = prepared.split_at_mut(self.grad_len());
+        let (u, rest) = prepared.split_at_mut(self.grad_len());
+        let (ut, rest) = rest.split_at_mut(self.grad_len());
+        let (packed_u, packed_ut) = rest.split_at_mut(self.planes() * self.packed_u_len());
         per_family!(self, transform_kernel(kernel, u));
         for (up, utp) in u.chunks_exact(cf).zip(ut.chunks_exact_mut(cf)) {
             transpose(up, c, f, utp);
+        }
+        for (up, out) in u.chunks_exact(cf).zip(packed_u.chunks_exact_mut(self.packed_u_len())) {
+            pack_b(c, f, MatRef::n(up, f), out);
+        }
+        for (utp, out) in ut.chunks_exact(cf).zip(packed_ut.chunks_exact_mut(self.packed_ut_len())) {
+            pack_b(f, c, MatRef::n(utp, c), out);
         }
     }
 
@@ -224,7 +250,7 @@ impl Winograd {
         let (in_len, out_len) = (w.in_len(), w.positions() * f);
         assert!(x.len() >= n * in_len && y.len() >= n * out_len, "winograd forward: batch buffers too short");
         assert!(prepared.len() >= self.prepared_len(), "winograd forward: kernel not prepared");
-        let u = &prepared[..P * c * f];
+        let (u, _) = self.packed(prepared);
         let (v, m, zeros) = self.split(cols);
         for (first, rows) in self.blocks(n) {
             vectorized(
@@ -232,9 +258,9 @@ impl Winograd {
                 || self.transform_block_input::<F, P, Q>(x, first, rows, v, zeros),
             );
             for xi in 0..P {
-                let up = &u[xi * c * f..][..c * f];
+                let up = &u[xi * self.packed_u_len()..][..self.packed_u_len()];
                 let (vp, mp) = (&v[xi * plane(rows, c)..][..rows * c], &mut m[xi * plane(rows, f)..][..rows * f]);
-                sgemm(rows, c, f, 1.0, MatRef::n(vp, c), MatRef::n(up, f), 0.0, mp, f);
+                sgemm_packed(rows, c, f, 1.0, MatRef::n(vp, c), up, 0.0, mp, f);
             }
             vectorized(
                 #[inline(always)]
@@ -287,7 +313,7 @@ impl Winograd {
         assert!(dcols.len() >= self.dcols_len(), "winograd backward: scratch too short");
         assert!(prepared.len() >= self.prepared_len(), "winograd backward: kernel not prepared");
         assert!(du.len() >= self.grad_len(), "winograd backward: kernel gradient too short");
-        let ut = &prepared[P * c * f..][..P * c * f];
+        let (_, ut) = self.packed(prepared);
         let (v, dm, zeros) = self.split(cols);
         let du = &mut du[..P * c * f];
         let dv = &mut dcols[..self.dcols_len()];
@@ -310,9 +336,12 @@ impl Winograd {
             }
             if let Some(dx) = dx.as_deref_mut() {
                 for xi in 0..P {
-                    let (dmp, utp) = (&dm[xi * plane(rows, f)..][..rows * f], &ut[xi * c * f..][..c * f]);
+                    let (dmp, utp) = (
+                        &dm[xi * plane(rows, f)..][..rows * f],
+                        &ut[xi * self.packed_ut_len()..][..self.packed_ut_len()],
+                    );
                     let dvp = &mut dv[xi * plane(rows, c)..][..rows * c];
-                    sgemm(rows, f, c, 1.0, MatRef::n(dmp, f), MatRef::n(utp, c), 0.0, dvp, c);
+                    sgemm_packed(rows, f, c, 1.0, MatRef::n(dmp, f), utp, 0.0, dvp, c);
                 }
                 vectorized(
                     #[inline(always)]
