@@ -38,7 +38,8 @@
 //! weight decay, not PyTorch's (the rate applied to the whole buffer, the
 //! decay through the momentum), which match at a constant rate
 //! (`--sgd-form pytorch` trains with airbench's own); float32,
-//! not float16. The whitening kernel is frozen by a rate multiplier of 0
+//! not float16 (`--precision mixed_bfloat16` rounds the products' operands
+//! to bfloat16 where the CPU has AMX). The whitening kernel is frozen by a rate multiplier of 0
 //! rather than `trainable = false`, because its bias learns for the first
 //! three epochs, so the summary counts it as trainable. The time counts
 //! what airbench's does: the whitening, the training steps and the
