@@ -25,6 +25,7 @@
 //! `avx512.rs` gives: a lane whose mask bit is clear is neither read nor
 //! written and cannot fault.
 
+use super::avx512::lane_mask;
 #[cfg(target_arch = "x86_64")]
 use std::arch::{asm, x86_64::*};
 use std::cell::RefCell;
@@ -290,15 +291,6 @@ unsafe fn store_c(tile: &[f32], rows: usize, cols: usize, alpha: f32, beta: f32,
             }
             _mm512_mask_storeu_ps(cr, mask, v);
         }
-    }
-}
-
-/// A mask of the first `lanes` of 16 (all of them from 16 on).
-fn lane_mask(lanes: usize) -> __mmask16 {
-    if lanes >= 16 {
-        0xffff
-    } else {
-        ((1u32 << lanes) - 1) as __mmask16
     }
 }
 

@@ -317,7 +317,7 @@ impl DotTile {
 /// The first `lanes` (at most 16) of a 16-lane register.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn lane_mask(lanes: usize) -> u16 {
+pub(super) fn lane_mask(lanes: usize) -> u16 {
     if lanes >= 16 {
         u16::MAX
     } else {
