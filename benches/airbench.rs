@@ -5,8 +5,10 @@
 //! then inference on the same images (test-time augmentation's work).
 //!
 //! `cargo bench --bench airbench` prints one line:
-//! `RESULT net=airbench train_images_per_s=X infer_images_per_s=Y threads=T batch=512 params=P`.
-//! `CNN_BENCH_IMAGES` sets how many images are timed (default 3072).
+//! `RESULT net=airbench train_images_per_s=X infer_images_per_s=Y threads=T batch=512 params=P precision=Q`.
+//! `CNN_BENCH_IMAGES` sets how many images are timed (default 3072);
+//! `CNN_BENCH_PRECISION=mixed_bfloat16` runs the products in bfloat16
+//! (beside `keras_graph_speed.py ... --policy mixed_bfloat16`).
 
 use cnn::prelude::*;
 

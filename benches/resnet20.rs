@@ -4,8 +4,9 @@
 //! `keras_graph_speed.py nets/resnet20.json --batch 32 --images 3200`.
 //!
 //! `cargo bench --bench resnet20` prints one line:
-//! `RESULT net=resnet20 train_images_per_s=X infer_images_per_s=Y threads=T batch=32 params=P`.
-//! `CNN_BENCH_IMAGES` sets how many images are timed (default 3200).
+//! `RESULT net=resnet20 train_images_per_s=X infer_images_per_s=Y threads=T batch=32 params=P precision=Q`.
+//! `CNN_BENCH_IMAGES` sets how many images are timed (default 3200);
+//! `CNN_BENCH_PRECISION=mixed_bfloat16` runs the products in bfloat16.
 
 mod common;
 
