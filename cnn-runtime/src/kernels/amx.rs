@@ -55,12 +55,15 @@ struct TileConfig {
 }
 
 /// Every tile here is 16 rows of 64 bytes: accumulators 0-3, `A` 4-5, `B` 6-7.
-const CONFIG: TileConfig = TileConfig {
-    palette: 1,
-    start_row: 0,
-    reserved: [0; 14],
-    bytes_per_row: [STRIDE as u16, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
-    rows: [TM as u8, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+const CONFIG: TileConfig = {
+    let mut config = TileConfig { palette: 1, start_row: 0, reserved: [0; 14], bytes_per_row: [0; 16], rows: [0; 16] };
+    let mut tile = 0;
+    while tile < 8 {
+        config.bytes_per_row[tile] = STRIDE as u16;
+        config.rows[tile] = TM as u8;
+        tile += 1;
+    }
+    config
 };
 
 thread_local! {
@@ -264,6 +267,11 @@ pub unsafe fn sgemm_packed(
 #[repr(C, align(64))]
 struct Accumulators([f32; 4 * TM * TM]);
 
+/// 16 lines of 16 pairs of bfloat16 (each pair one `i32`), transposed by
+/// [`pack_a`] into a tile of a transposed `A`.
+#[repr(C, align(64))]
+struct PairBlock([i32; TM * TM]);
+
 fn grow(v: &mut Vec<Line>, len: usize) {
     if v.len() < len {
         v.resize(len, Line([0; TK]));
@@ -375,8 +383,8 @@ unsafe fn pack_a(dst: *mut u16, rows: usize, (m, k): (usize, usize), (a, rsa, cs
             let (i0, p0) = (it * TM, p * TK);
             if rsa == 1 && csa != 1 {
                 let len = m.saturating_sub(i0).min(TM);
-                let mut pairs = Accumulators([0.0; 4 * TM * TM]);
-                let block: *mut i32 = pairs.0.as_mut_ptr().cast();
+                let mut pairs = PairBlock([0; TM * TM]);
+                let block: *mut i32 = pairs.0.as_mut_ptr();
                 for q in 0..TM {
                     let d = p0 + 2 * q;
                     let present = |d: usize| (d < k).then(|| at(i0, d));

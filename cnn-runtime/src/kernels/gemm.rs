@@ -245,11 +245,9 @@ pub fn sgemm_with(
 ) {
     let (rsa, csa) = a.strides(m, k, "A");
     let (rsb, csb) = b.strides(k, n, "B");
-    assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
-    if m == 0 || n == 0 {
+    if !check_c(m, n, c, ldc) {
         return;
     }
-    assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
     let bf16 = match kernel {
         Kernel::AmxBf16 => {
             assert!(amx::supported(), "sgemm: Kernel::AmxBf16 where AMX-BF16 is unsupported");
@@ -333,6 +331,17 @@ pub fn sgemm_with(
     }
 }
 
+/// Checks that `C` (`m x n`, row-major at `ldc`) lies inside `c`, and
+/// says whether the product has anything to write.
+fn check_c(m: usize, n: usize, c: &[f32], ldc: usize) -> bool {
+    assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
+    true
+}
+
 /// Values at the head of a packed operand ([`pack_b`]): its layout (as
 /// bits), `k` and `n`; 16 of them, so that the values stay as aligned as
 /// the buffer is.
@@ -400,11 +409,9 @@ pub fn sgemm_packed(
         #[cfg(target_arch = "x86_64")]
         BF16_TILES => {
             let (rsa, csa) = a.strides(m, k, "A");
-            if m == 0 {
+            if !check_c(m, n, c, ldc) {
                 return;
             }
-            assert!(ldc >= n, "sgemm: C leading dimension {ldc} < {n}");
-            assert!((m - 1) * ldc + n <= c.len(), "sgemm: C ({m}x{n}) reaches past its {} values", c.len());
             // SAFETY: every element of A and C lies inside its slice
             // (checked above; m > 0, and k and n > 0, since `pack_b`
             // leaves empty operands row-major) and C, borrowed mutably, aliases neither;

@@ -140,11 +140,11 @@ impl Winograd {
         }
     }
 
-    /// Values [`Self::prepare`] writes: U and Uᵀ, once per pass for the
-    /// whole batch rather than once per unit of images, then each plane of
-    /// both packed for the products ([`pack_b`]).
+    /// Values [`Self::prepare`] writes: U, once per pass for the whole
+    /// batch rather than once per unit of images, then each plane of U and
+    /// of Uᵀ packed for the products ([`pack_b`]).
     pub const fn prepared_len(&self) -> usize {
-        2 * self.grad_len() + self.planes() * (self.packed_u_len() + self.packed_ut_len())
+        self.grad_len() + self.planes() * (self.packed_u_len() + self.packed_ut_len())
     }
 
     /// Values of one plane of U, packed.
@@ -160,7 +160,7 @@ impl Winograd {
     /// The packed planes of U and of Uᵀ in a prepared kernel.
     fn packed<'a>(&self, prepared: &'a [f32]) -> (&'a [f32], &'a [f32]) {
         let p = self.planes();
-        let packed = &prepared[2 * self.grad_len()..self.prepared_len()];
+        let packed = &prepared[self.grad_len()..self.prepared_len()];
         packed.split_at(p * self.packed_u_len())
     }
 
@@ -193,25 +193,21 @@ impl Winograd {
         (v, m, zeros)
     }
 
-    /// `U = G g Gᵀ` and its per-plane transpose Uᵀ (which `dV = dM Uᵀ`
-    /// reads row by row, as sgemm's fastest path wants B) into `prepared`.
+    /// `U = G g Gᵀ` into `prepared`, then each plane of U and of its
+    /// transpose Uᵀ (which `dV = dM Uᵀ` reads row by row, as sgemm's
+    /// fastest path wants B) packed beside it.
     pub fn prepare(&self, kernel: &[f32], prepared: &mut [f32]) {
         let (c, f) = (self.window.channels, self.filters);
         assert!(prepared.len() >= self.prepared_len(), "winograd prepare: buffer too short");
         let cf = c * f;
         assert!(kernel.len() == 9 * cf, "winograd: kernel does not fit");
         let (u, rest) = prepared.split_at_mut(self.grad_len());
-        let (ut, rest) = rest.split_at_mut(self.grad_len());
         let (packed_u, packed_ut) = rest.split_at_mut(self.planes() * self.packed_u_len());
         per_family!(self, transform_kernel(kernel, u));
-        for (up, utp) in u.chunks_exact(cf).zip(ut.chunks_exact_mut(cf)) {
-            transpose(up, c, f, utp);
-        }
-        for (up, out) in u.chunks_exact(cf).zip(packed_u.chunks_exact_mut(self.packed_u_len())) {
+        let planes = u.chunks_exact(cf).zip(packed_u.chunks_exact_mut(self.packed_u_len()));
+        for ((up, out), out_t) in planes.zip(packed_ut.chunks_exact_mut(self.packed_ut_len())) {
             pack_b(c, f, MatRef::n(up, f), out);
-        }
-        for (utp, out) in ut.chunks_exact(cf).zip(packed_ut.chunks_exact_mut(self.packed_ut_len())) {
-            pack_b(f, c, MatRef::n(utp, c), out);
+            pack_b(f, c, MatRef::t(up, f), out_t);
         }
     }
 
