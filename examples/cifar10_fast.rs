@@ -41,7 +41,11 @@
 //! not float16 (`--precision mixed_bfloat16` rounds the products' operands
 //! to bfloat16 where the CPU has AMX). The whitening kernel is frozen by a rate multiplier of 0
 //! rather than `trainable = false`, because its bias learns for the first
-//! three epochs, so the summary counts it as trainable. The time counts
+//! three epochs, so the summary counts it as trainable. After those
+//! epochs neither of its tensors moves, and `train_step` then skips what
+//! only they needed (their gradients, the GELU's backward and the second
+//! convolution's input gradient), as PyTorch's autograd does for
+//! airbench once the bias stops requiring its gradient. The time counts
 //! what airbench's does: the whitening, the training steps and the
 //! augmented evaluation, not the evaluation after each epoch, which only
 //! reports and decides nothing.

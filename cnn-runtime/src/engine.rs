@@ -495,11 +495,21 @@ fn activation_grad(act: Activation, x: &[f32], y: &[f32], g: &mut [f32], last: u
         .for_each(|(g, (y, x))| activation_backward(act, x, y, g, last));
 }
 
+/// `t`, if it learns this step: trainable, and not at an offset in
+/// `skipped` (see [`backward`]).
+fn learning(t: Option<Param>, skipped: &[usize]) -> Option<Param> {
+    t.filter(|t| t.trainable && !skipped.contains(&t.offset))
+}
+
 /// The backward pass after a training [`forward`] of the same `n` images:
 /// overwrites `grads` (the trainable parameters' slice) with the gradient
 /// of the batch's mean cross-entropy, and returns the summed cross-entropy
 /// and the number of images classified right. `dropout` says whether the
 /// forward pass dropped values; `smoothing` is the loss's label smoothing.
+/// The trainable tensors at the offsets in `skipped` do not learn this
+/// step (their optimizer leaves them where they are): their gradient is
+/// not computed, and where no node before a point learns, nothing before
+/// it runs. Their part of `grads` is left as it was.
 ///
 /// Nodes run in reverse order, each from the gradient at its output to the
 /// gradients at its inputs. Where an output feeds several layers (every
@@ -515,6 +525,7 @@ pub(crate) fn backward(
     labels: &[u8],
     n: usize,
     grads: &mut [f32],
+    skipped: &[usize],
     dropout: bool,
     smoothing: f32,
 ) -> (f64, usize) {
@@ -529,10 +540,12 @@ pub(crate) fn backward(
         Op::Activation { activation: Activation::Softmax, .. } => (source(nodes, nodes[last].input()), last - 1, false),
         _ => (Some(last), last, true),
     };
-    let trainable = |p: &Option<Param>| p.is_some_and(|p| p.trainable);
+    let learns = |t: Option<Param>| learning(t, skipped);
     let first = nodes.iter().position(|nd| match nd.op {
-        Op::Conv2D { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => kernel.trainable || trainable(&bias),
-        Op::BatchNorm { gamma, beta, .. } => trainable(&gamma) || trainable(&beta),
+        Op::Conv2D { kernel, bias, .. } | Op::Dense { kernel, bias, .. } => {
+            learns(Some(kernel)).is_some() || learns(bias).is_some()
+        }
+        Op::BatchNorm { gamma, beta, .. } => learns(gamma).is_some() || learns(beta).is_some(),
         _ => false,
     });
     let Some(top) = top else {
@@ -611,6 +624,7 @@ pub(crate) fn backward(
                 gc,
                 n,
                 grads,
+                skipped,
                 dropout,
                 target.is_some(),
             );
@@ -652,11 +666,11 @@ pub(crate) fn backward(
                         .for_each(|(((unit, dz), x), dx)| run(unit, dz, x, Some(dx))),
                     None => work.for_each(|((unit, dz), x)| run(unit, dz, x, None)),
                 }
-                if kernel.trainable {
+                if learns(Some(kernel)).is_some() {
                     sum_units(&ws.units, count, 0, &mut ws.grad_sum[..glen]);
                     conv.finish_kernel_grad(&ws.grad_sum[..glen], &mut grads[kernel.offset..][..klen]);
                 }
-                if let Some(b) = bias.filter(|b| b.trainable) {
+                if let Some(b) = learns(bias) {
                     sum_units(&ws.units, count, glen, &mut grads[b.offset..][..f]);
                 }
             }
@@ -665,10 +679,10 @@ pub(crate) fn backward(
                     activation_grad(activation, &ws.pre[i], y, gc, units);
                 }
                 let kw = &p[kernel.offset..][..inputs * units];
-                if kernel.trainable {
+                if learns(Some(kernel)).is_some() {
                     dense::kernel_grad(inputs, units, input, gc, n, &mut grads[kernel.offset..][..inputs * units]);
                 }
-                if let Some(b) = bias.filter(|b| b.trainable) {
+                if let Some(b) = learns(bias) {
                     dense::bias_grad(gc, &mut grads[b.offset..][..units]);
                 }
                 if let Some(dx) = dx {
@@ -719,6 +733,7 @@ fn backward_elementwise(
     gc: &mut [f32],
     n: usize,
     grads: &mut [f32],
+    skipped: &[usize],
     dropout: bool,
     moves: bool,
 ) {
@@ -740,10 +755,10 @@ fn backward_elementwise(
                 let (x, dy) = (&input[first * in_len..][..k * in_len], &gcr[first * out_len..][..k * out_len]);
                 batchnorm::grad_sums(x, dy, mean, inv_std, sums)
             });
-            if let Some(g) = gamma.filter(|g| g.trainable) {
+            if let Some(g) = learning(gamma, skipped) {
                 grads[g.offset..][..c].iter_mut().zip(&totals[c..]).for_each(|(d, t)| *d = *t as f32);
             }
-            if let Some(b) = beta.filter(|b| b.trainable) {
+            if let Some(b) = learning(beta, skipped) {
                 grads[b.offset..][..c].iter_mut().zip(&totals[..c]).for_each(|(d, t)| *d = *t as f32);
             }
             if moves {

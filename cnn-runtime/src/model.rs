@@ -32,6 +32,9 @@ pub struct Engine {
     /// Workspaces for inference, which runs on `&self`.
     spare: Mutex<Vec<Workspace>>,
     grads: Vec<f32>,
+    /// Offsets of the trainable tensors that the step under way leaves
+    /// where they are (see [`Optimizer::next_multipliers`]).
+    skipped: Vec<usize>,
     /// Training steps taken; with the seed, it keys the dropout masks.
     pub step: u64,
     pub seed: u64,
@@ -51,6 +54,7 @@ impl Engine {
             train: None,
             spare: Mutex::new(Vec::new()),
             grads: Vec::new(),
+            skipped: Vec::new(),
             step: 0,
             seed: hash2(seed, 0x64726f70),
             dropout: true,
@@ -320,14 +324,27 @@ impl<S: Classifier> Model<S> {
     /// Forward in training mode and backward on one batch; leaves the
     /// gradient in the engine and returns the mean loss (cross-entropy
     /// plus the `l2` penalties) and the workspace, which holds the
-    /// batch's statistics.
-    fn forward_backward(&mut self, images: &[f32], labels: &[u8]) -> Result<(f32, Workspace)> {
+    /// batch's statistics. A trainable tensor whose every value has a
+    /// learning-rate multiplier of 0 in `multipliers` (the next update's)
+    /// gets no gradient computed, and zeros in its place.
+    fn forward_backward(
+        &mut self,
+        images: &[f32],
+        labels: &[u8],
+        multipliers: Option<&[f32]>,
+    ) -> Result<(f32, Workspace)> {
         let n = check_batch::<S>(images, labels)?;
         let mut ws = self.training_workspace(n);
         let key = self.engine.key();
         engine::prepare(S::NODES, &self.params, &mut ws);
         engine::forward(S::NODES, &self.params, &mut ws, images, n, Mode::Training, key);
         self.engine.grads.resize(S::TRAINABLE_PARAMS, 0.0);
+        // A length that does not fit is the optimizer's update to refuse.
+        let still = |t: &&TensorInfo| {
+            multipliers.is_some_and(|k| k.len() == S::TRAINABLE_PARAMS && k[t.range()].iter().all(|&k| k == 0.0))
+        };
+        self.engine.skipped.clear();
+        self.engine.skipped.extend(S::TENSORS.iter().filter(|t| t.trainable).filter(still).map(|t| t.offset));
         let (loss, correct) = engine::backward(
             S::NODES,
             &self.params,
@@ -336,10 +353,14 @@ impl<S: Classifier> Model<S> {
             labels,
             n,
             &mut self.engine.grads,
+            &self.engine.skipped,
             key.is_some(),
             self.engine.label_smoothing,
         );
         let penalty = engine::penalties(S::TENSORS, &self.params, &mut self.engine.grads);
+        for t in S::TENSORS.iter().filter(|t| self.engine.skipped.contains(&t.offset)) {
+            self.engine.grads[t.range()].fill(0.0);
+        }
         self.engine.last_correct = correct;
         Ok(((loss / n as f64 + penalty) as f32, ws))
     }
@@ -348,7 +369,7 @@ impl<S: Classifier> Model<S> {
     /// [`Spec::TENSORS`] order), in training mode, without updating
     /// anything: not the weights, not the moving statistics.
     pub fn gradients(&mut self, images: &[f32], labels: &[u8]) -> Result<(f32, &[f32])> {
-        let (loss, ws) = on_pool(|| self.forward_backward(images, labels))?;
+        let (loss, ws) = on_pool(|| self.forward_backward(images, labels, None))?;
         self.engine.train = Some(ws);
         Ok((loss, &self.engine.grads))
     }
@@ -374,7 +395,7 @@ impl<S: Classifier> Model<S> {
         opt: &mut (impl Optimizer + ?Sized),
     ) -> Result<f32> {
         on_pool(|| {
-            let (loss, ws) = self.forward_backward(images, labels)?;
+            let (loss, ws) = self.forward_backward(images, labels, opt.next_multipliers())?;
             engine::update_moving_statistics(S::NODES, &mut self.params, &ws);
             self.engine.train = Some(ws);
             opt.update(&mut self.params[..S::TRAINABLE_PARAMS], &self.engine.grads);

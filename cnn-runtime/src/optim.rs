@@ -31,6 +31,16 @@ pub trait Optimizer: Send {
     /// with the whole network as in `after_step`: [`Ema`] and [`Lookahead`]
     /// leave their average in the parameters; the others do nothing.
     fn finalize(&mut self, _network: &mut [f32], _trainable: usize) {}
+    /// The learning-rate multiplier of each trainable value in the next
+    /// [`Self::update`], where not all 1 ([`Sgd::lr_multipliers`]). A
+    /// tensor whose values all have 0 does not move, so `train_step` does
+    /// not compute its gradient (nor, before the first layer that learns,
+    /// any gradient at all), as PyTorch's autograd skips a tensor with
+    /// `requires_grad = False`: airbench's whitening layer after its bias
+    /// stops learning. The others return `None`.
+    fn next_multipliers(&self) -> Option<&[f32]> {
+        None
+    }
     /// Named state vectors (each as long as the parameters, or empty before the first step).
     fn state(&self) -> Vec<(&'static str, &[f32])>;
     /// Restores what `state` returned, after `iterations` steps.
@@ -182,7 +192,8 @@ impl SgdForm {
 /// weight decay stays at the base rate, as in airbench, so a larger rate
 /// for a group does not decay it faster. A multiplier of 0 freezes its
 /// value: no step, no decay, its velocity kept (PyTorch's
-/// `requires_grad = False`). `lr_multipliers_from(step, v)` changes them
+/// `requires_grad = False`); where a whole tensor has 0, `train_step` does
+/// not compute its gradient ([`Optimizer::next_multipliers`]). `lr_multipliers_from(step, v)` changes them
 /// from a given step on, as airbench stops training its whitening bias
 /// after three epochs.
 #[derive(Clone, Debug)]
@@ -252,10 +263,16 @@ impl Sgd {
     }
 }
 
+/// The multipliers in force after `step` steps: the last set from a step
+/// at or before it.
+fn multipliers_at(multipliers: &[(u64, Vec<f32>)], step: u64) -> Option<&[f32]> {
+    multipliers.iter().rev().find(|(from, _)| *from <= step).map(|(_, k)| &k[..])
+}
+
 impl Optimizer for Sgd {
     fn update(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "Sgd: parameters and gradients differ in length");
-        let multipliers = self.multipliers.iter().rev().find(|(from, _)| *from <= self.iterations).map(|(_, k)| k);
+        let multipliers = multipliers_at(&self.multipliers, self.iterations);
         assert!(
             multipliers.is_none_or(|k| k.len() == params.len()),
             "Sgd: {} learning-rate multipliers for {} trainable values",
@@ -301,6 +318,9 @@ impl Optimizer for Sgd {
     }
     fn set_learning_rate(&mut self, lr: f32) {
         self.lr = lr;
+    }
+    fn next_multipliers(&self) -> Option<&[f32]> {
+        multipliers_at(&self.multipliers, self.iterations)
     }
     fn state(&self) -> Vec<(&'static str, &[f32])> {
         vec![(self.form.state_name(), &self.velocity)]
@@ -470,6 +490,9 @@ impl<O: Optimizer> Optimizer for Ema<O> {
     fn end_epoch(&mut self, network: &mut [f32], trainable: usize) {
         self.inner.end_epoch(network, trainable);
     }
+    fn next_multipliers(&self) -> Option<&[f32]> {
+        self.inner.next_multipliers()
+    }
     fn finalize(&mut self, network: &mut [f32], trainable: usize) {
         self.inner.finalize(network, trainable);
         if self.average.len() == trainable {
@@ -623,6 +646,9 @@ impl<O: Optimizer> Optimizer for Lookahead<O> {
     }
     fn set_learning_rate(&mut self, lr: f32) {
         self.inner.set_learning_rate(lr);
+    }
+    fn next_multipliers(&self) -> Option<&[f32]> {
+        self.inner.next_multipliers()
     }
     fn finalize(&mut self, network: &mut [f32], trainable: usize) {
         self.inner.finalize(network, trainable);
