@@ -24,7 +24,10 @@
 //! `tools/sgemm-bench` times these shapes.
 //!
 //! Thin products (a dense layer's few rows) stay unpacked: there a panel
-//! would be read once or twice for every copy made of it.
+//! would be read once or twice for every copy made of it. An operand that
+//! many products read (Winograd's transformed kernel) is written in these
+//! panels once ([`super::gemm::pack_b`]) and read where it lies, whatever
+//! the product's height ([`BSource::Panels`]).
 //!
 //! Only [`super::gemm::sgemm_with`] calls this, after checking every index.
 //!
@@ -40,16 +43,18 @@
 //! number of elements that the caller's bounds check placed in the slice.
 
 #[cfg(target_arch = "x86_64")]
+use super::gemm::{panel_at, BSource};
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 /// Rows of `C` per register tile: 6 x 2 accumulators, 2 for a row of `B`
 /// and 1 for the broadcast fill 15 of the 16 vector registers.
 const MR: usize = 6;
 /// Columns of `C` per register tile: two 8-lane registers.
-const NR: usize = 16;
+pub(super) const NR: usize = 16;
 /// Depth of `B` one pass runs over: `KC x NR` of `B` (16 KiB) stays in the
 /// first-level cache while every row tile of `C` uses it.
-const KC: usize = 256;
+pub(super) const KC: usize = 256;
 
 /// Whether [`sgemm`] packs `B` for a product of `m` rows: at least four
 /// row tiles read each packed panel.
@@ -71,25 +76,26 @@ pub fn supported() -> bool {
 }
 
 /// `C = alpha A B + beta C` for `A: m x k` at strides `(rsa, csa)`, `B:
-/// k x n` row-major with leading dimension `ldb`, and `C: m x n` row-major
-/// with leading dimension `ldc`; with `beta == 0`, `C` is only written.
+/// k x n` row-major at a leading dimension or in panels of `NR` columns
+/// ([`BSource`]), and `C: m x n` row-major with leading dimension `ldc`;
+/// with `beta == 0`, `C` is only written.
 ///
 /// # Safety
 ///
 /// The CPU has AVX2 and FMA ([`supported`]); `k > 0`; every element of
-/// `A`, `B` and `C` at those strides lies inside its allocation; `C`
-/// aliases neither `A` nor `B`, and `ldc >= n`.
+/// `A`, `B` and `C` at those strides, or in those panels, lies inside its
+/// allocation; `C` aliases neither `A` nor `B`, and `ldc >= n`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn sgemm(
     (m, k, n): (usize, usize, usize),
     alpha: f32,
     (a, rsa, csa): (*const f32, isize, isize),
-    (b, ldb): (*const f32, usize),
+    b: BSource,
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
-    // Where `packs(m)`, each panel of `B` is copied into this block on the
+    // Where `packs(m)` and `B` is not in panels yet, each panel of `B` is copied into this block on the
     // stack before its row tiles read it (see the module's note); `A` is
     // read where it lies either way: a packed copy of it measured slower
     // on the Winograd shapes (115-120 against 122-125 images/s a core in
@@ -111,13 +117,16 @@ pub unsafe fn sgemm(
         for j in (0..n).step_by(NR) {
             let width = NR.min(n - j);
             let masks = [lane_mask(width), lane_mask(width.saturating_sub(8))];
-            let (bj, ldbj) = if packed {
-                // SAFETY: depths p0..p0 + kc and columns j..j + width lie
-                // inside k x n (the caller's contract); the panel holds KC x NR.
-                unsafe { pack_b(kc, width, b.wrapping_add(p0 * ldb + j), ldb, bp) };
-                (bp.cast_const(), NR)
-            } else {
-                (b.wrapping_add(p0 * ldb + j), ldb)
+            // `packed`: the panel holds NR values a row, zeros past `width`.
+            let (bj, ldbj, packed) = match b {
+                BSource::Panels(b) => (b.wrapping_add(panel_at(p0, j, kc, n, NR)), NR, true),
+                BSource::Rows(b, ldb) if packed => {
+                    // SAFETY: depths p0..p0 + kc and columns j..j + width lie
+                    // inside k x n (the caller's contract); the panel holds KC x NR.
+                    unsafe { pack_b(kc, width, b.wrapping_add(p0 * ldb + j), ldb, bp) };
+                    (bp.cast_const(), NR, true)
+                }
+                BSource::Rows(b, ldb) => (b.wrapping_add(p0 * ldb + j), ldb, false),
             };
             let mut i = 0;
             while i < m {

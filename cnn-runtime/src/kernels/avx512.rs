@@ -23,6 +23,10 @@
 //! rows instead of 256 measured slower (230, 222, 171 against 245, 231,
 //! 217).
 //!
+//! An operand that many products read (Winograd's transformed kernel)
+//! is written in those panels once ([`super::gemm::pack_b`]) and read
+//! where it lies ([`BSource::Panels`]).
+//!
 //! A transposed `B` (`dx = dz Wᵀ` of a dense layer, `W` being
 //! `inputs x units`) takes [`sgemm_nt`] instead: each element of `C` is a
 //! dot product of a row of `A` and a row of `B`, both contiguous.
@@ -42,16 +46,18 @@
 //! that the caller's bounds check placed inside the slice.
 
 #[cfg(target_arch = "x86_64")]
+use super::gemm::{panel_at, BSource};
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 /// Rows of `C` per register tile: 12 x 2 accumulators, 2 for a row of
 /// `B` and 1 for the broadcast fill 27 of the 32 vector registers.
 const MR: usize = 12;
 /// Columns of `C` per register tile: two 16-lane registers.
-const NR: usize = 32;
+pub(super) const NR: usize = 32;
 /// Depth of `B` one pass runs over: `KC x NR` of `B` (32 KiB) stays in
 /// cache while every row tile of `C` uses it.
-const KC: usize = 256;
+pub(super) const KC: usize = 256;
 
 /// Whether [`sgemm`] packs `B` for a product of `m` rows: at least four
 /// row tiles read each packed panel.
@@ -73,14 +79,15 @@ pub fn supported() -> bool {
 }
 
 /// `C = alpha A B + beta C` for `A: m x k` at strides `(rsa, csa)`, `B:
-/// k x n` row-major with leading dimension `ldb`, and `C: m x n` row-major
-/// with leading dimension `ldc`; with `beta == 0`, `C` is only written.
+/// k x n` row-major at a leading dimension or in panels of `NR` columns
+/// ([`BSource`]), and `C: m x n` row-major with leading dimension `ldc`;
+/// with `beta == 0`, `C` is only written.
 ///
 /// # Safety
 ///
 /// The CPU has AVX-512F ([`supported`]); `k > 0`; every element of `A`,
-/// `B` and `C` at those strides lies inside its allocation; `C` aliases
-/// neither `A` nor `B`, and `ldc >= n`.
+/// `B` and `C` at those strides, or in those panels, lies inside its
+/// allocation; `C` aliases neither `A` nor `B`, and `ldc >= n`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
@@ -88,12 +95,13 @@ pub unsafe fn sgemm(
     (m, k, n): (usize, usize, usize),
     alpha: f32,
     (a, rsa, csa): (*const f32, isize, isize),
-    (b, ldb): (*const f32, usize),
+    b: BSource,
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
-    // Where `packs(m)`, each panel of `B` is copied into this block on the
-    // stack before its row tiles read it (see the module's note).
+    // Where `packs(m)` and `B` is not in panels yet, each panel of `B` is
+    // copied into this block on the stack before its row tiles read it
+    // (see the module's note).
     // Uninitialized: `pack_b` writes every value a tile then reads.
     let packed = packs(m);
     let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
@@ -111,13 +119,15 @@ pub unsafe fn sgemm(
         for j in (0..n).step_by(NR) {
             let width = NR.min(n - j);
             let masks = [lane_mask(width), lane_mask(width.saturating_sub(16))];
-            let (bj, ldbj) = if packed {
-                // SAFETY: depths p0..p0 + kc and columns j..j + width lie
-                // inside k x n (the caller's contract); the panel holds KC x NR.
-                unsafe { pack_b(kc, masks, b.wrapping_add(p0 * ldb + j), ldb, bp) };
-                (bp.cast_const(), NR)
-            } else {
-                (b.wrapping_add(p0 * ldb + j), ldb)
+            let (bj, ldbj) = match b {
+                BSource::Panels(b) => (b.wrapping_add(panel_at(p0, j, kc, n, NR)), NR),
+                BSource::Rows(b, ldb) if packed => {
+                    // SAFETY: depths p0..p0 + kc and columns j..j + width lie
+                    // inside k x n (the caller's contract); the panel holds KC x NR.
+                    unsafe { pack_b(kc, masks, b.wrapping_add(p0 * ldb + j), ldb, bp) };
+                    (bp.cast_const(), NR)
+                }
+                BSource::Rows(b, ldb) => (b.wrapping_add(p0 * ldb + j), ldb),
             };
             let mut i = 0;
             while i < m {

@@ -288,7 +288,7 @@ pub fn sgemm_with(
         match (a.op, b.op) {
             (_, Op::N) => {
                 let kernel = if wide { avx512::sgemm } else { avx2::sgemm };
-                let (a, b) = ((a.data.as_ptr(), rsa, csa), (b.data.as_ptr(), b.ld));
+                let (a, b) = ((a.data.as_ptr(), rsa, csa), BSource::Rows(b.data.as_ptr(), b.ld));
                 // SAFETY: every element of A, B and C lies inside its slice
                 // (checked above) and C, borrowed mutably, aliases neither;
                 // k > 0, and the CPU has the path's instructions (`path`
@@ -349,21 +349,76 @@ const HEADER: usize = 16;
 /// Layouts of a packed operand, as the bits of its first value.
 const ROW_MAJOR: u32 = 1;
 const BF16_TILES: u32 = 2;
+const F32_PANELS: u32 = 3;
+
+/// Where the float32 kernels ([`avx512`], [`avx2`]) read `B`.
+#[derive(Clone, Copy)]
+pub(super) enum BSource {
+    /// Row-major at a leading dimension: each kernel copies a panel at a
+    /// time onto its stack where enough rows of `A` read it.
+    Rows(*const f32, usize),
+    /// Already in panels of the kernel's width, as [`pack_b`] wrote them
+    /// ([`panel_at`]).
+    Panels(*const f32),
+}
+
+/// Where the `kc x nr` panel of columns `j..j + nr` and depths
+/// `p0..p0 + kc` starts in `B` written as panels of `nr` columns: blocks
+/// of `kc_max` rows in order, each block its panels in order, each panel
+/// `kc` rows of `nr` values (zeros past `n`), `kc` being `kc_max` but in
+/// the last block. The one home of that layout, for [`pack_b`] and the
+/// kernels that read it.
+pub(super) const fn panel_at(p0: usize, j: usize, kc: usize, n: usize, nr: usize) -> usize {
+    p0 * n.div_ceil(nr) * nr + j * kc
+}
+
+/// Values of `B` (`k x n`) in panels of `nr` columns.
+const fn panels_len(k: usize, n: usize, nr: usize) -> usize {
+    k * n.div_ceil(nr) * nr
+}
+
+/// The panel width and depth of the float32 kernel that `path` runs, if
+/// it reads panels.
+fn panel_shape(path: Path) -> Option<(usize, usize)> {
+    match path {
+        Path::Avx512 => Some((avx512::NR, avx512::KC)),
+        Path::Avx2 => Some((avx2::NR, avx2::KC)),
+        Path::MatrixMultiply => None,
+    }
+}
 
 /// Values of `f32` that [`pack_b`] writes for a `k x n` operand, in
 /// either precision.
 pub const fn packed_b_len(k: usize, n: usize) -> usize {
     let tiles = amx::packed_b_len(k, n).div_ceil(2);
-    HEADER + if k * n > tiles { k * n } else { tiles }
+    // The widest float32 panels (AVX-512's); AVX2's are narrower.
+    let panels = panels_len(k, n, avx512::NR);
+    let most = if k * n > tiles { k * n } else { tiles };
+    HEADER + if panels > most { panels } else { most }
 }
 
 /// `B` (`k x n`) written once, for many products ([`sgemm_packed`]) that
-/// reuse it, in the layout of the [`precision`] set now: row-major for
-/// float32; for bfloat16, rounded into the AMX kernel's tiles, so that no
+/// reuse it, in the layout of the [`precision`] set now, so that no
 /// product packs it again (Winograd's transformed kernel, read by every
-/// block of tiles). `out` records which, so that a later change of
-/// precision cannot misread it.
+/// block of tiles): for float32, in the panels that the [`path`]'s own
+/// kernel reads (`panel_at`; row-major for `matrixmultiply`, which packs
+/// its own); for bfloat16, rounded into the AMX kernel's tiles. `out`
+/// records which, so that a later change of precision cannot misread it.
+///
+/// Unpacked, every float32 product copied each panel of `B` (rows 1 KiB
+/// apart for 256 filters, out of cache by the time the next block of
+/// tiles read them) onto the stack first. On the 2-core Xeon, the airbench
+/// layout (`cargo bench --bench airbench`) with the panels written once
+/// ran at 1.03-1.04x the rate with them copied per product, on average
+/// over 30 pairs run at once (one thread each, swapped between the cores;
+/// single pairs 0.81-1.41x on that noisy host): a small gain, and one
+/// copy of U fewer per block of tiles.
 pub fn pack_b(k: usize, n: usize, b: MatRef, out: &mut [f32]) {
+    pack_b_for(path(), k, n, b, out);
+}
+
+/// [`pack_b`] for the float32 kernel of `path` (a supported one).
+fn pack_b_for(path: Path, k: usize, n: usize, b: MatRef, out: &mut [f32]) {
     let (rsb, csb) = b.strides(k, n, "B");
     assert!(out.len() >= packed_b_len(k, n), "pack_b: {} values for a {k}x{n} operand", out.len());
     let (head, data) = out.split_at_mut(HEADER);
@@ -377,6 +432,23 @@ pub fn pack_b(k: usize, n: usize, b: MatRef, out: &mut [f32]) {
         // amx::packed_b_len(k, n) halves that pack_b writes; AMX is
         // supported (`set_precision` only allows bfloat16 then).
         unsafe { amx::pack_b(data.as_mut_ptr().cast(), (k, n), (b.data.as_ptr(), rsb, csb)) };
+        return;
+    }
+    if let Some((nr, kc_max)) = panel_shape(path).filter(|_| k > 0 && n > 0) {
+        head[0] = f32::from_bits(F32_PANELS);
+        head[3] = f32::from_bits(nr as u32);
+        for p0 in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - p0);
+            for j in (0..n).step_by(nr) {
+                let panel = &mut data[panel_at(p0, j, kc, n, nr)..][..kc * nr];
+                for (p, row) in panel.chunks_exact_mut(nr).enumerate() {
+                    for (q, x) in row.iter_mut().enumerate() {
+                        let at = (p0 + p) as isize * rsb + (j + q) as isize * csb;
+                        *x = if j + q < n { b.data[at as usize] } else { 0.0 };
+                    }
+                }
+            }
+        }
         return;
     }
     head[0] = f32::from_bits(ROW_MAJOR);
@@ -406,6 +478,27 @@ pub fn sgemm_packed(
     let data = &b[HEADER..];
     match layout {
         ROW_MAJOR => sgemm(m, k, n, alpha, a, MatRef::n(&data[..k * n], n), beta, c, ldc),
+        #[cfg(target_arch = "x86_64")]
+        F32_PANELS => {
+            let nr = b[3].to_bits() as usize;
+            let (rsa, csa) = a.strides(m, k, "A");
+            if !check_c(m, n, c, ldc) {
+                return;
+            }
+            let wide = nr == avx512::NR;
+            // `pack_b` writes panels only for a path the CPU supports.
+            assert!(if wide { Path::Avx512.supported() } else { nr == avx2::NR && Path::Avx2.supported() });
+            assert!(data.len() >= panels_len(k, n, nr), "sgemm_packed: panels cut short");
+            let kernel = if wide { avx512::sgemm } else { avx2::sgemm };
+            let (a, b) = ((a.data.as_ptr(), rsa, csa), BSource::Panels(data.as_ptr()));
+            // SAFETY: every element of A and C lies inside its slice
+            // (checked above; m > 0, and k and n > 0, since `pack_b` leaves
+            // empty operands row-major) and C, borrowed mutably, aliases
+            // neither; B holds the k x n panels of this kernel's width
+            // (the header and the length, checked above); the CPU has the
+            // kernel's instructions (asserted above).
+            unsafe { kernel((m, k, n), alpha, a, b, beta, (c.as_mut_ptr(), ldc)) };
+        }
         #[cfg(target_arch = "x86_64")]
         BF16_TILES => {
             let (rsa, csa) = a.strides(m, k, "A");
@@ -597,6 +690,43 @@ mod tests {
                     }
                     let spare = c[i * ldc + n];
                     assert!(spare.is_nan() || spare == 0.5, "C's spare column was written");
+                }
+            }
+        }
+    }
+
+    /// `B` written once ([`pack_b`]) gives every path the bits of the same
+    /// product with `B` as it lies: the kernels read the same values in the
+    /// same order, from panels instead of rows. Shapes across a `KC` block
+    /// (depth 300), with narrow last panels, short products (whose `B` the
+    /// kernels read in place) and tall ones (whose `B` they copy per panel),
+    /// `A` both ways, C overwritten or accumulated into.
+    #[test]
+    fn packed_operands_give_the_bits_of_the_unpacked_product() {
+        let paths = [Path::Avx512, Path::Avx2, Path::MatrixMultiply];
+        for path in paths.into_iter().filter(|p| p.supported()) {
+            let kernel = match path {
+                Path::Avx512 => Kernel::Fastest,
+                Path::Avx2 => Kernel::Avx2,
+                Path::MatrixMultiply => Kernel::MatrixMultiply,
+            };
+            if path == Path::Avx512 && super::path() != Path::Avx512 {
+                continue; // CNN_SGEMM chose another path; Kernel::Fastest is that one.
+            }
+            for (m, k, n) in [(1, 1, 1), (13, 5, 17), (50, 300, 45), (7, 64, 70), (97, 31, 16), (130, 256, 256)] {
+                let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+                let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+                let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
+                let mut packed = vec![f32::NAN; packed_b_len(k, n)];
+                pack_b_for(path, k, n, MatRef::n(&b, n), &mut packed);
+                for (ta, beta) in [(false, 0.0), (true, 0.0), (false, 1.0)] {
+                    let ma = if ta { MatRef::t(&at, m) } else { MatRef::n(&a, k) };
+                    let start = if beta == 0.0 { f32::NAN } else { 0.5 };
+                    let (mut want, mut got) = (vec![start; m * n], vec![start; m * n]);
+                    sgemm_with(kernel, m, k, n, 2.0, ma, MatRef::n(&b, n), beta, &mut want, n);
+                    sgemm_packed(m, k, n, 2.0, ma, &packed, beta, &mut got, n);
+                    let bits = |c: &[f32]| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{path:?} {m}x{k}x{n} ta={ta} beta={beta}");
                 }
             }
         }
