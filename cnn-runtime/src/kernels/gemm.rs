@@ -343,8 +343,8 @@ fn check_c(m: usize, n: usize, c: &[f32], ldc: usize) -> bool {
 }
 
 /// Values at the head of a packed operand ([`pack_b`]): its layout (as
-/// bits), `k` and `n`; 16 of them, so that the values stay as aligned as
-/// the buffer is.
+/// bits), `k` and `n`, and for float32 panels their width and depth; 16
+/// of them, so that the values stay as aligned as the buffer is.
 const HEADER: usize = 16;
 /// Layouts of a packed operand, as the bits of its first value.
 const ROW_MAJOR: u32 = 1;
@@ -437,6 +437,7 @@ fn pack_b_for(path: Path, k: usize, n: usize, b: MatRef, out: &mut [f32]) {
     if let Some((nr, kc_max)) = panel_shape(path).filter(|_| k > 0 && n > 0) {
         head[0] = f32::from_bits(F32_PANELS);
         head[3] = f32::from_bits(nr as u32);
+        head[4] = f32::from_bits(kc_max as u32);
         for p0 in (0..k).step_by(kc_max) {
             let kc = kc_max.min(k - p0);
             for j in (0..n).step_by(nr) {
@@ -480,14 +481,19 @@ pub fn sgemm_packed(
         ROW_MAJOR => sgemm(m, k, n, alpha, a, MatRef::n(&data[..k * n], n), beta, c, ldc),
         #[cfg(target_arch = "x86_64")]
         F32_PANELS => {
-            let nr = b[3].to_bits() as usize;
+            let (nr, kc_max) = (b[3].to_bits() as usize, b[4].to_bits() as usize);
             let (rsa, csa) = a.strides(m, k, "A");
             if !check_c(m, n, c, ldc) {
                 return;
             }
             let wide = nr == avx512::NR;
-            // `pack_b` writes panels only for a path the CPU supports.
-            assert!(if wide { Path::Avx512.supported() } else { nr == avx2::NR && Path::Avx2.supported() });
+            // `pack_b` writes panels only for a path the CPU supports, in
+            // its kernel's width and depth.
+            let path = if wide { Path::Avx512 } else { Path::Avx2 };
+            assert!(
+                path.supported() && panel_shape(path) == Some((nr, kc_max)),
+                "sgemm_packed: panels {nr} wide and {kc_max} deep fit no kernel of this CPU"
+            );
             assert!(data.len() >= panels_len(k, n, nr), "sgemm_packed: panels cut short");
             let kernel = if wide { avx512::sgemm } else { avx2::sgemm };
             let (a, b) = ((a.data.as_ptr(), rsa, csa), BSource::Panels(data.as_ptr()));
