@@ -193,9 +193,9 @@ impl SgdForm {
 /// for a group does not decay it faster. A multiplier of 0 freezes its
 /// value: no step, no decay, its velocity kept (PyTorch's
 /// `requires_grad = False`); where a whole tensor has 0, `train_step` does
-/// not compute its gradient ([`Optimizer::next_multipliers`]). `lr_multipliers_from(step, v)` changes them
-/// from a given step on, as airbench stops training its whitening bias
-/// after three epochs.
+/// not compute its gradient ([`Optimizer::next_multipliers`]).
+/// `lr_multipliers_from(step, v)` changes them from a given step on, as
+/// airbench stops training its whitening bias after three epochs.
 #[derive(Clone, Debug)]
 pub struct Sgd {
     pub lr: f32,

@@ -95,12 +95,12 @@ pub unsafe fn sgemm(
     beta: f32,
     (c, ldc): (*mut f32, usize),
 ) {
-    // Where `packs(m)` and `B` is not in panels yet, each panel of `B` is copied into this block on the
-    // stack before its row tiles read it (see the module's note); `A` is
-    // read where it lies either way: a packed copy of it measured slower
-    // on the Winograd shapes (115-120 against 122-125 images/s a core in
-    // the convolutions alone). Uninitialized: `pack_b` writes every value
-    // a tile then reads.
+    // Where `packs(m)` and `B` is not in panels yet, each panel of `B` is
+    // copied into this block on the stack before its row tiles read it
+    // (see the module's note); `A` is read where it lies either way: a
+    // packed copy of it measured slower on the Winograd shapes (115-120
+    // against 122-125 images/s a core in the convolutions alone).
+    // Uninitialized: `pack_b` writes every value a tile then reads.
     let packed = packs(m);
     let mut panel = std::mem::MaybeUninit::<[f32; KC * NR]>::uninit();
     let bp = panel.as_mut_ptr().cast::<f32>();

@@ -489,9 +489,9 @@ pub fn sgemm_packed(
             let wide = nr == avx512::NR;
             // `pack_b` writes panels only for a path the CPU supports, in
             // its kernel's width and depth.
-            let path = if wide { Path::Avx512 } else { Path::Avx2 };
+            let own = if wide { Path::Avx512 } else { Path::Avx2 };
             assert!(
-                path.supported() && panel_shape(path) == Some((nr, kc_max)),
+                own.supported() && panel_shape(own) == Some((nr, kc_max)),
                 "sgemm_packed: panels {nr} wide and {kc_max} deep fit no kernel of this CPU"
             );
             assert!(data.len() >= panels_len(k, n, nr), "sgemm_packed: panels cut short");
