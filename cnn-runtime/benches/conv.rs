@@ -45,7 +45,7 @@ fn main() {
                     &dz,
                     Some(&mut dx),
                     false,
-                    &mut dk,
+                    Some(&mut dk),
                     None,
                     n,
                     &mut cols,

@@ -651,10 +651,11 @@ pub(crate) fn backward(
                 let kw = &p[kernel.offset..][..klen];
                 let prepared = &ws.prepared[i][..];
                 let gc = &*gc;
+                let (learns_kernel, learns_bias) = (learns(Some(kernel)).is_some(), learns(bias).is_some());
                 let run = |unit: &mut Unit, dz: &[f32], x: &[f32], dx: Option<&mut [f32]>| {
                     note_work();
                     let (dk, db) = unit.grad.split_at_mut(glen);
-                    let db = bias.map(|_| &mut db[..f]);
+                    let (dk, db) = (Some(dk).filter(|_| learns_kernel), Some(&mut db[..f]).filter(|_| learns_bias));
                     let (cols, dcols) = (&mut unit.cols, &mut unit.dcols);
                     conv2d_backward(&conv, kw, prepared, x, dz, dx, add, dk, db, dz.len() / out_len, cols, dcols);
                 };
@@ -666,7 +667,7 @@ pub(crate) fn backward(
                         .for_each(|(((unit, dz), x), dx)| run(unit, dz, x, Some(dx))),
                     None => work.for_each(|((unit, dz), x)| run(unit, dz, x, None)),
                 }
-                if learns(Some(kernel)).is_some() {
+                if learns_kernel {
                     sum_units(&ws.units, count, 0, &mut ws.grad_sum[..glen]);
                     conv.finish_kernel_grad(&ws.grad_sum[..glen], &mut grads[kernel.offset..][..klen]);
                 }

@@ -155,9 +155,11 @@ pub fn conv2d_forward(
 
 /// Gradients of a Conv2D for `n` images, from `dz`, the gradient at the
 /// pre-activation output. `partial` (the kernel gradient in the form of
-/// [`Conv::grad_len`]) and `dbias` are overwritten; `dx` (if asked for)
-/// is overwritten, or with `add_dx` added to (where another layer reading
-/// the same input has left its gradient there): no caller zeroes them.
+/// [`Conv::grad_len`]) and `dbias`, where asked for, are overwritten; `dx`
+/// (if asked for) is overwritten, or with `add_dx` added to (where another
+/// layer reading the same input has left its gradient there): no caller
+/// zeroes them. A kernel that does not learn (frozen, or still this step)
+/// asks for no `partial`, and its products are not run.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward(
     conv: &Conv,
@@ -167,7 +169,7 @@ pub fn conv2d_backward(
     dz: &[f32],
     mut dx: Option<&mut [f32]>,
     add_dx: bool,
-    partial: &mut [f32],
+    partial: Option<&mut [f32]>,
     dbias: Option<&mut [f32]>,
     n: usize,
     cols: &mut [f32],
@@ -175,7 +177,8 @@ pub fn conv2d_backward(
 ) {
     let (w, f) = (&conv.window, conv.filters);
     let (p, k, in_len, out_len) = (w.positions(), w.patch_len(), w.in_len(), conv.out_len());
-    assert!(kernel.len() == k * f && partial.len() >= conv.grad_len(), "conv2d_backward: weights do not fit");
+    assert!(kernel.len() == k * f, "conv2d_backward: weights do not fit");
+    assert!(partial.as_ref().is_none_or(|d| d.len() >= conv.grad_len()), "conv2d_backward: kernel gradient too short");
     assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "conv2d_backward: batch buffers too short");
     if let Some(db) = dbias {
         assert!(db.len() == f, "conv2d_backward: bias gradient does not fit");
@@ -188,13 +191,16 @@ pub fn conv2d_backward(
         wg.backward(prepared, x, dz, dx, add_dx, partial, n, cols, dcols);
         return;
     }
-    let dkernel = &mut partial[..k * f];
-    dkernel.fill(0.0);
+    let mut dkernel = partial.map(|d| &mut d[..k * f]);
+    if let Some(d) = dkernel.as_deref_mut() {
+        d.fill(0.0);
+    }
     for i in 0..n {
-        let xi = &x[i * in_len..][..in_len];
         let dzi = &dz[i * out_len..][..out_len];
-        let patches = patches(w, xi, cols);
-        sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), 1.0, dkernel, f);
+        if let Some(dkernel) = dkernel.as_deref_mut() {
+            let patches = patches(w, &x[i * in_len..][..in_len], cols);
+            sgemm(k, p, f, 1.0, MatRef::t(patches, k), MatRef::n(dzi, f), 1.0, dkernel, f);
+        }
         if let Some(dx) = dx.as_deref_mut() {
             let dxi = &mut dx[i * in_len..][..in_len];
             let kt = MatRef::n(&prepared[..k * f], k);
@@ -240,5 +246,50 @@ mod tests {
         // A strided 3x3 conv is im2col's, however wide.
         let strided = Window::keras((8, 8, 256), (3, 3), (2, 2), cnn_core::Padding::Same).unwrap();
         assert!(Conv { window: strided, filters: 256 }.winograd().is_none());
+    }
+
+    /// A kernel that does not learn gets no kernel gradient, and the
+    /// input and bias gradients stay the same to the bit: on im2col
+    /// (strided, and pointwise) and on both Winograd tilings.
+    #[test]
+    fn a_frozen_kernel_changes_no_other_gradient() {
+        let strided = Window::keras((7, 7, 5), (3, 3), (2, 2), cnn_core::Padding::Same).unwrap();
+        let pointwise = Window::keras((6, 6, 4), (1, 1), (1, 1), cnn_core::Padding::Valid).unwrap();
+        for (window, filters) in
+            [(strided, 3), (pointwise, 6), (Window::conv3x3(6, 5, 16, true), 8), (Window::conv3x3(6, 6, 64, true), 256)]
+        {
+            let conv = Conv { window, filters };
+            let n = 2;
+            let value = |i: usize| ((i * 7919 % 23) as f32 - 11.0) / 16.0;
+            let kernel: Vec<f32> = (0..conv.kernel_len()).map(value).collect();
+            let x: Vec<f32> = (0..n * window.in_len()).map(|i| value(i + 5)).collect();
+            let dz: Vec<f32> = (0..n * conv.out_len()).map(|i| value(i + 9)).collect();
+            let mut prepared = vec![0.0; conv.prepared_len()];
+            conv.prepare(&kernel, &mut prepared);
+            let (mut cols, mut dcols) = (vec![0.0; conv.cols_len()], vec![0.0; conv.dcols_len()]);
+            let mut grads = |partial: Option<&mut [f32]>| {
+                let (mut dx, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; filters]);
+                let args = (&conv, &kernel[..], &prepared[..], &x[..], &dz[..]);
+                conv2d_backward(
+                    args.0,
+                    args.1,
+                    args.2,
+                    args.3,
+                    args.4,
+                    Some(&mut dx),
+                    false,
+                    partial,
+                    Some(&mut db),
+                    n,
+                    &mut cols,
+                    &mut dcols,
+                );
+                (dx, db)
+            };
+            let mut partial = vec![f32::NAN; conv.grad_len()];
+            let learning = grads(Some(&mut partial));
+            assert!(partial.iter().all(|v| v.is_finite()), "{window:?}: kernel gradient written");
+            assert_eq!(grads(None), learning, "{window:?} -> {filters}: input and bias gradients");
+        }
     }
 }

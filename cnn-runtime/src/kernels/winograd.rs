@@ -270,9 +270,11 @@ impl Winograd {
     }
 
     /// The kernel gradient in the transformed domain, `du` (overwritten;
-    /// [`Self::finish_kernel_grad`] maps the batch's sum back) and, if asked
-    /// for, the input gradient (overwritten) of `n` images, from `dz`, the
-    /// gradient at the convolution's output.
+    /// [`Self::finish_kernel_grad`] maps the batch's sum back), and the
+    /// input gradient (overwritten, or with `add_dx` added to), each if
+    /// asked for, of `n` images, from `dz`, the gradient at the
+    /// convolution's output. Without `du`, neither the input's transform
+    /// nor the kernel gradient's products run.
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -281,7 +283,7 @@ impl Winograd {
         dz: &[f32],
         dx: Option<&mut [f32]>,
         add_dx: bool,
-        du: &mut [f32],
+        du: Option<&mut [f32]>,
         n: usize,
         cols: &mut [f32],
         dcols: &mut [f32],
@@ -297,7 +299,7 @@ impl Winograd {
         dz: &[f32],
         mut dx: Option<&mut [f32]>,
         add_dx: bool,
-        du: &mut [f32],
+        du: Option<&mut [f32]>,
         n: usize,
         cols: &mut [f32],
         dcols: &mut [f32],
@@ -308,16 +310,21 @@ impl Winograd {
         assert!(x.len() >= n * in_len && dz.len() >= n * out_len, "winograd backward: batch buffers too short");
         assert!(dcols.len() >= self.dcols_len(), "winograd backward: scratch too short");
         assert!(prepared.len() >= self.prepared_len(), "winograd backward: kernel not prepared");
-        assert!(du.len() >= self.grad_len(), "winograd backward: kernel gradient too short");
+        assert!(
+            du.as_ref().is_none_or(|du| du.len() >= self.grad_len()),
+            "winograd backward: kernel gradient too short"
+        );
         let (_, ut) = self.packed(prepared);
         let (v, dm, zeros) = self.split(cols);
-        let du = &mut du[..P * c * f];
+        let mut du = du.map(|du| &mut du[..P * c * f]);
         let dv = &mut dcols[..self.dcols_len()];
         for (first, rows) in self.blocks(n) {
             vectorized(
                 #[inline(always)]
                 || {
-                    self.transform_block_input::<F, P, Q>(x, first, rows, v, zeros);
+                    if du.is_some() {
+                        self.transform_block_input::<F, P, Q>(x, first, rows, v, zeros);
+                    }
                     let mut planes = planes_mut::<P>(dm, plane(rows, f));
                     for (image, tiles, row) in self.segments(first, rows) {
                         let dzi = &dz[image * out_len..][..out_len];
@@ -325,10 +332,22 @@ impl Winograd {
                     }
                 },
             );
-            let beta = if first == 0 { 0.0 } else { 1.0 };
-            for xi in 0..P {
-                let (vp, dmp) = (&v[xi * plane(rows, c)..][..rows * c], &dm[xi * plane(rows, f)..][..rows * f]);
-                sgemm(c, rows, f, 1.0, MatRef::t(vp, c), MatRef::n(dmp, f), beta, &mut du[xi * c * f..][..c * f], f);
+            if let Some(du) = du.as_deref_mut() {
+                let beta = if first == 0 { 0.0 } else { 1.0 };
+                for xi in 0..P {
+                    let (vp, dmp) = (&v[xi * plane(rows, c)..][..rows * c], &dm[xi * plane(rows, f)..][..rows * f]);
+                    sgemm(
+                        c,
+                        rows,
+                        f,
+                        1.0,
+                        MatRef::t(vp, c),
+                        MatRef::n(dmp, f),
+                        beta,
+                        &mut du[xi * c * f..][..c * f],
+                        f,
+                    );
+                }
             }
             if let Some(dx) = dx.as_deref_mut() {
                 for xi in 0..P {
@@ -353,7 +372,7 @@ impl Winograd {
                 );
             }
         }
-        if n == 0 {
+        if let Some(du) = du.filter(|_| n == 0) {
             du.fill(0.0);
         }
     }
@@ -956,12 +975,16 @@ mod tests {
             wg.forward(&prepared, &x, &mut y, n, &mut cols);
             let (mut dx, mut du, mut dkernel) =
                 (vec![f32::NAN; x.len()], vec![f32::NAN; wg.grad_len()], vec![f32::NAN; kernel.len()]);
-            wg.backward(&prepared, &x, &dz, Some(&mut dx), false, &mut du, n, &mut cols, &mut dcols);
+            wg.backward(&prepared, &x, &dz, Some(&mut dx), false, Some(&mut du), n, &mut cols, &mut dcols);
             wg.finish_kernel_grad(&du, &mut dkernel);
             // Added to what another layer left in dx (a shortcut's gradient).
             let mut dx_added = vec![0.5; x.len()];
-            wg.backward(&prepared, &x, &dz, Some(&mut dx_added), true, &mut du, n, &mut cols, &mut dcols);
+            wg.backward(&prepared, &x, &dz, Some(&mut dx_added), true, Some(&mut du), n, &mut cols, &mut dcols);
             dx_added.iter_mut().for_each(|v| *v -= 0.5);
+            // A frozen kernel: no kernel gradient, and the same input gradient.
+            let mut dx_frozen = vec![f32::NAN; x.len()];
+            wg.backward(&prepared, &x, &dz, Some(&mut dx_frozen), false, None, n, &mut cols, &mut dcols);
+            assert_eq!(dx_frozen, dx, "dx without du, F({m}x{m}) of {h}x{w}x{c} -> {f}");
 
             let (mut want_y, mut want_dx, mut want_dk) = (vec![0.0; y.len()], vec![0.0; x.len()], vec![0.0; k * f]);
             let mut patches = vec![0.0; p * k];
