@@ -7,7 +7,7 @@
 //!
 //! `CNN_SGEMM=avx512`, `avx2` or `matrixmultiply` forces a path, so that
 //! one machine can measure and test each (CI runs the Keras references on
-//! all three); unset, the widest the CPU has runs.
+//! all three); unset or empty, the widest the CPU has runs.
 //!
 //! Apart from the path, a process can ask for [`Precision::MixedBfloat16`]
 //! ([`set_precision`]): every product then rounds its operands to
@@ -118,11 +118,12 @@ impl Path {
         }
     }
 
-    /// The path a value of `CNN_SGEMM` asks for (`None`: the widest this
-    /// CPU has), or why it cannot run here.
+    /// The path a value of `CNN_SGEMM` asks for (`None`, or empty as a
+    /// shell's `CNN_SGEMM= cmd` leaves it: the widest this CPU has), or
+    /// why it cannot run here.
     pub fn from_setting(setting: Option<&str>) -> Result<Path, String> {
         let all = [Path::Avx512, Path::Avx2, Path::MatrixMultiply];
-        let Some(setting) = setting else {
+        let Some(setting) = setting.filter(|s| !s.is_empty()) else {
             return Ok(all.into_iter().find(|p| p.supported()).unwrap_or(Path::MatrixMultiply));
         };
         let here: Vec<_> = all.iter().filter(|p| p.supported()).map(|p| p.name()).collect();
@@ -548,6 +549,9 @@ mod tests {
     #[test]
     fn cnn_sgemm_names_each_path_and_refuses_others() {
         assert_eq!(Path::from_setting(Some("matrixmultiply")), Ok(Path::MatrixMultiply));
+        // Empty is unset: the widest path this CPU has.
+        assert_eq!(Path::from_setting(Some("")), Path::from_setting(None));
+        assert!(Path::from_setting(None).unwrap().supported());
         let unknown = Path::from_setting(Some("avx1024")).unwrap_err();
         assert!(unknown.contains("CNN_SGEMM=avx1024: unknown path; paths here:"), "{unknown}");
         assert!(unknown.contains("matrixmultiply"), "{unknown}");
