@@ -22,29 +22,6 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// `f()`, compiled with AVX-512 (F and VL) enabled where the process's
-/// products run on AVX-512 ([`super::gemm::path`]), and as [`vectorized`]
-/// elsewhere: for Winograd's tile transforms, whose 36 vectors a tile
-/// spill out of AVX2's 16 registers but mostly fit in AVX-512's 32, and
-/// which then also step 16 channels at a time. Tied to the products' path
-/// so that `CNN_SGEMM=avx2` measures what an AVX2-only CPU runs. The same
-/// additions and multiplications by exact constants, so the same bits.
-#[inline(always)]
-pub fn vectorized_wide<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if super::gemm::path() == super::gemm::Path::Avx512 && std::arch::is_x86_feature_detected!("avx512vl") {
-        #[target_feature(enable = "avx512f,avx512vl")]
-        fn avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        // SAFETY: the AVX-512 path is only chosen where the CPU has
-        // AVX-512F ([`super::gemm::Path::supported`]), and AVX-512VL is
-        // checked just above.
-        return unsafe { avx512(f) };
-    }
-    vectorized(f)
-}
-
 /// `f()`, compiled with AVX-512 (F and DQ) enabled when this CPU supports
 /// them: for integer hashing, whose 64-bit multiplies only vectorize with
 /// AVX-512DQ. Integer arithmetic is exact, so every path agrees.

@@ -27,10 +27,10 @@
 //! `channels x filters`, `V` and `dV` of `tiles x channels`, `M` and `dM`
 //! of `tiles x filters`, each plane contiguous for its sgemm (a strided
 //! plane made sgemm's packing measurably slower). The transforms work on
-//! whole channel vectors (NHWC keeps them contiguous), in blocks of 16 and 8 lanes.
+//! whole channel vectors (NHWC keeps them contiguous), in blocks of 8 lanes.
 
 use super::gemm::{pack_b, packed_b_len, sgemm, sgemm_packed, MatRef};
-use super::simd::vectorized_wide;
+use super::simd::vectorized;
 use super::window::Window;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -58,11 +58,7 @@ const MIN_BLOCK: usize = 96;
 /// over 6).
 const MIN_BLOCK_F4: usize = 128;
 
-/// Channels per block in the transforms: one AVX2 register. Blocks of
-/// two run first, one AVX-512 register where the transforms are compiled
-/// for it ([`vectorized_wide`]); on a 2-core Xeon, alternating in one
-/// process, that made a 15x15x64 -> 256 forward pass 1.08x as fast
-/// (7x7x256 -> 256: 1.03x) and the airbench step about 1.03x.
+/// Channels per block in the transforms: one AVX2 register.
 const LANES: usize = 8;
 
 /// A 3x3, stride-1 convolution cut into m x m output tiles.
@@ -253,7 +249,7 @@ impl Winograd {
         let (u, _) = self.packed(prepared);
         let (v, m, zeros) = self.split(cols);
         for (first, rows) in self.blocks(n) {
-            vectorized_wide(
+            vectorized(
                 #[inline(always)]
                 || self.transform_block_input::<F, P, Q>(x, first, rows, v, zeros),
             );
@@ -262,7 +258,7 @@ impl Winograd {
                 let (vp, mp) = (&v[xi * plane(rows, c)..][..rows * c], &mut m[xi * plane(rows, f)..][..rows * f]);
                 sgemm_packed(rows, c, f, 1.0, MatRef::n(vp, c), up, 0.0, mp, f);
             }
-            vectorized_wide(
+            vectorized(
                 #[inline(always)]
                 || {
                     for (image, tiles, row) in self.segments(first, rows) {
@@ -323,7 +319,7 @@ impl Winograd {
         let mut du = du.map(|du| &mut du[..P * c * f]);
         let dv = &mut dcols[..self.dcols_len()];
         for (first, rows) in self.blocks(n) {
-            vectorized_wide(
+            vectorized(
                 #[inline(always)]
                 || {
                     if du.is_some() {
@@ -362,7 +358,7 @@ impl Winograd {
                     let dvp = &mut dv[xi * plane(rows, c)..][..rows * c];
                     sgemm_packed(rows, f, c, 1.0, MatRef::n(dmp, f), utp, 0.0, dvp, c);
                 }
-                vectorized_wide(
+                vectorized(
                     #[inline(always)]
                     || {
                         for (image, tiles, row) in self.segments(first, rows) {
@@ -398,7 +394,7 @@ impl Winograd {
         let ins: [&[f32]; I] = std::array::from_fn(|k| &src[k * cf..][..cf]);
         let mut planes = dst.chunks_exact_mut(cf);
         let outs: [Option<&mut [f32]>; O] = std::array::from_fn(|_| planes.next());
-        vectorized_wide(
+        vectorized(
             #[inline(always)]
             || run::<T, I, O, false>(cf, ins, outs),
         );
@@ -623,8 +619,8 @@ trait Tile<const I: usize, const O: usize> {
 }
 
 /// `outs = T(ins)` (or `outs += T(ins)` with `ADD`) over vectors of `len`
-/// channels, `2 * LANES` at a time, then `LANES`, the rest one by one; a
-/// `None` output is skipped.
+/// channels, `LANES` at a time, the rest one by one; a `None` output is
+/// skipped.
 #[inline(always)]
 fn run<T: Tile<I, O>, const I: usize, const O: usize, const ADD: bool>(
     len: usize,
@@ -656,10 +652,6 @@ fn run<T: Tile<I, O>, const I: usize, const O: usize, const ADD: bool>(
     }
     let ins = ins.map(|x| &x[..len]);
     let mut at = 0;
-    while at + 2 * LANES <= len {
-        step::<T, I, O, ADD, { 2 * LANES }>(at, &ins, &mut outs);
-        at += 2 * LANES;
-    }
     while at + LANES <= len {
         step::<T, I, O, ADD, LANES>(at, &ins, &mut outs);
         at += LANES;
