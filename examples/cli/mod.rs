@@ -41,7 +41,12 @@ pub fn main<A>(
 pub fn cifar10(data: Option<&Path>) -> cnn::Result<Cifar10> {
     match data {
         Some(path) => cifar10::load(path),
-        None => cifar10::load_or_download(&cifar10::cache_dir()),
+        None => cifar10::load_or_download(&cifar10::cache_dir()).map_err(|e| match e {
+            cnn::Error::Download { url, message } => {
+                cnn::Error::Download { url, message: format!("{message} (then pass the archive with --data PATH)") }
+            }
+            e => e,
+        }),
     }
 }
 
