@@ -69,9 +69,11 @@ fn fetch(curl: &str, url: &str, tmp: &Path) -> Result<()> {
     Err(failed(message))
 }
 
-/// Checks the MD5 of the file at `path`, downloaded from `url`.
+/// Checks the MD5 of the file at `path`, downloaded from `url`, and
+/// flushes it to disk before it takes its final name.
 fn check_md5(url: &str, path: &Path, md5: &str) -> Result<()> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // Opened for writing too: flushing needs it on some systems (Windows).
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -86,7 +88,7 @@ fn check_md5(url: &str, path: &Path, md5: &str) -> Result<()> {
         let message = format!("MD5 is {digest}, expected {md5}; the download is corrupt and was removed");
         return Err(Error::Download { url: url.to_string(), message });
     }
-    Ok(())
+    file.sync_all().map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
