@@ -269,20 +269,9 @@ mod tests {
             let (mut cols, mut dcols) = (vec![0.0; conv.cols_len()], vec![0.0; conv.dcols_len()]);
             let mut grads = |partial: Option<&mut [f32]>| {
                 let (mut dx, mut db) = (vec![f32::NAN; x.len()], vec![f32::NAN; filters]);
-                let args = (&conv, &kernel[..], &prepared[..], &x[..], &dz[..]);
+                let (dx_out, db_out) = (Some(&mut dx[..]), Some(&mut db[..]));
                 conv2d_backward(
-                    args.0,
-                    args.1,
-                    args.2,
-                    args.3,
-                    args.4,
-                    Some(&mut dx),
-                    false,
-                    partial,
-                    Some(&mut db),
-                    n,
-                    &mut cols,
-                    &mut dcols,
+                    &conv, &kernel, &prepared, &x, &dz, dx_out, false, partial, db_out, n, &mut cols, &mut dcols,
                 );
                 (dx, db)
             };
