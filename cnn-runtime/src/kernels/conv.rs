@@ -187,6 +187,11 @@ pub fn conv2d_backward(
             db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
         }
     }
+    // Only the bias learns and no input gradient is wanted (a first layer
+    // whose kernel is frozen): nothing else to compute.
+    if partial.is_none() && dx.is_none() {
+        return;
+    }
     if let Some(wg) = conv.winograd() {
         wg.backward(prepared, x, dz, dx, add_dx, partial, n, cols, dcols);
         return;
@@ -279,6 +284,23 @@ mod tests {
             let learning = grads(Some(&mut partial));
             assert!(partial.iter().all(|v| v.is_finite()), "{window:?}: kernel gradient written");
             assert_eq!(grads(None), learning, "{window:?} -> {filters}: input and bias gradients");
+            // Neither the kernel's nor the input's gradient: the bias's alone, the same.
+            let mut db = vec![f32::NAN; filters];
+            conv2d_backward(
+                &conv,
+                &kernel,
+                &prepared,
+                &x,
+                &dz,
+                None,
+                false,
+                None,
+                Some(&mut db),
+                n,
+                &mut cols,
+                &mut dcols,
+            );
+            assert_eq!(db, learning.1, "{window:?} -> {filters}: bias gradient alone");
         }
     }
 }
