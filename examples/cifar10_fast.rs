@@ -39,7 +39,7 @@
 //! decay through the momentum), which match at a constant rate
 //! (`--sgd-form pytorch` trains with airbench's own); float32,
 //! not float16 (`--precision mixed_bfloat16` rounds the products' operands
-//! to bfloat16 where the CPU has AMX). The whitening kernel is frozen by a rate multiplier of 0
+//! to bfloat16 where the CPU has AMX or AVX512_BF16). The whitening kernel is frozen by a rate multiplier of 0
 //! rather than `trainable = false`, because its bias learns for the first
 //! three epochs, so the summary counts it as trainable. After those
 //! epochs neither of its tensors moves, and `train_step` then skips what
@@ -144,8 +144,8 @@ Options:
                       current rate for the whole buffer, the decay as L2 through it)
   --precision P       float32 (default) or mixed_bfloat16: every product's operands
                       rounded to bfloat16, sums, weights and statistics in float32,
-                      as Keras's policy of that name (needs AMX: Intel Xeon,
-                      Sapphire Rapids or later)
+                      as Keras's policy of that name (needs AVX512_BF16: AMD
+                      Zen 4 or later; or AMX: Intel Xeon, Sapphire Rapids or later)
   --threads N         worker threads (default: one per core)
   --out DIR           per run, DIR/seed-N/: checkpoint, history.csv, history.svg and
                       model.safetensors (default runs/cifar10_fast)

@@ -124,9 +124,10 @@
 //! - Keras's `mixed_bfloat16` policy, for the whole process as Keras's
 //!   global policy is: [`set_precision`]`(`[`Precision::MixedBfloat16`]`)`
 //!   rounds every product's operands to bfloat16 and runs the products on
-//!   AMX's tile units (Intel Xeon from Sapphire Rapids on), with weights,
-//!   sums, BatchNormalization's statistics and the loss in float32; an
-//!   error elsewhere. Float32 is the default, and what matches Keras's
+//!   AMX's tile units (Intel Xeon from Sapphire Rapids on) or with
+//!   AVX512_BF16's `vdpbf16ps` (AMD from Zen 4 on), with weights, sums,
+//!   BatchNormalization's statistics and the loss in float32; an error
+//!   elsewhere. Float32 is the default, and what matches Keras's
 //!   references.
 //!
 //! `examples/cifar10_fast.rs` (airbench94's recipe) and

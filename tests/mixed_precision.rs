@@ -40,10 +40,10 @@ fn relative(a: &[f32], b: &[f32]) -> f64 {
 fn mixed_bfloat16_trains_as_float32_does_within_bfloat16_tolerance() {
     if !Precision::MixedBfloat16.supported() {
         let err = set_precision(Precision::MixedBfloat16).unwrap_err().to_string();
-        assert!(err.contains("needs AMX-BF16"), "{err}");
+        assert!(err.contains("needs AVX512_BF16"), "{err}");
         assert_eq!(precision(), Precision::Float32);
         eprintln!(
-            "skipped: this CPU or system has no AMX-BF16, so mixed_bfloat16 cannot run here (its refusal was checked)"
+            "skipped: this CPU or system has neither AVX512_BF16 nor AMX-BF16, so mixed_bfloat16 cannot run here (its refusal was checked)"
         );
         return;
     }

@@ -1,47 +1,18 @@
-//! sgemm with bfloat16 operands on AMX's tile units, for the
-//! `mixed_bfloat16` precision ([`super::gemm::Precision`]): `C = alpha A B
-//! + beta C` where `A` and `B` are rounded to bfloat16 (to nearest, ties
-//! to even) and every sum is accumulated and returned in float32, as
-//! Keras's `mixed_bfloat16` policy computes a layer.
+//! The AMX kernel of the bfloat16 products ([`super::bf16`]): one 32 x 32
+//! block of `C` as four 16 x 16 float32 accumulator tiles on AMX's tile
+//! units, summed over the depth from the packed tiles of `A` and `B`.
 //!
-//! Why AMX: one `tdpbf16ps` multiplies a 16 x 32 tile of `A` by a 32 x 16
-//! tile of `B` into a 16 x 16 float32 tile, 8,192 multiply-adds. On a
-//! 2-core Intel Xeon with AMX (2026-12-03) a loop of independent ones ran
-//! at 1.3 TFLOP/s a core, against 135-144 GFLOP/s for AVX-512's float32
-//! multiply-adds. AVX512_BF16's `vdpbf16ps` alone is no such lever there
-//! (about two thirds of float32's rate, measured the day before).
-//!
-//! Both operands are copied, rounded, into tiles in a thread's scratch
-//! (grown once, then reused: the step does not allocate): `A` as 16 x 32
-//! tiles of rows, `B` in the pair-interleaved layout `tdpbf16ps` reads
-//! (row `q` of a tile holds depths `2q` and `2q + 1` of each of 16
-//! columns, side by side), both zero-padded to whole tiles. Each 32 x 32
-//! block of `C` is then four accumulator tiles summed over the depth, two
-//! tiles of `A` and two of `B` loaded per step; the accumulators go
-//! through a float32 scratch into `C`, masked at its edges.
-//!
-//! Only [`super::gemm::sgemm_with`] calls this, after checking every index.
-//! Masked loads and stores past a row's end are sound for the reason
-//! `avx512.rs` gives: a lane whose mask bit is clear is neither read nor
-//! written and cannot fault.
+//! Why AMX where it exists: one `tdpbf16ps` multiplies a 16 x 32 tile of
+//! `A` by a 32 x 16 tile of `B` into a 16 x 16 float32 tile, 8,192
+//! multiply-adds. On a 2-core Intel Xeon with AMX (2026-12-03) a loop of
+//! independent ones ran at 1.3 TFLOP/s a core, against 135-144 GFLOP/s
+//! for AVX-512's float32 multiply-adds, and against about two thirds of
+//! that for AVX512_BF16's `vdpbf16ps` ([`super::dpbf16`]).
 
-use super::avx512::lane_mask;
+use super::bf16::{Accumulators, STRIDE, TK, TM};
 #[cfg(target_arch = "x86_64")]
-use std::arch::{asm, x86_64::*};
-use std::cell::RefCell;
+use std::arch::{asm, x86_64::__cpuid_count};
 use std::sync::OnceLock;
-
-/// Rows of a tile, and columns of a `C` tile.
-const TM: usize = 16;
-/// Depth of a tile: 32 bfloat16 values, a 64-byte row.
-const TK: usize = 32;
-/// Bytes in a row of any tile here.
-const STRIDE: usize = 64;
-
-/// One 64-byte row of a tile: 32 bfloat16 values, as `tileloadd` reads it.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct Line([u16; TK]);
 
 /// The 64-byte operand of `ldtilecfg` (Intel SDM vol. 1, 3.2): palette 1,
 /// and each tile's rows and bytes a row.
@@ -66,29 +37,19 @@ const CONFIG: TileConfig = {
     config
 };
 
-thread_local! {
-    /// This thread's packed `A`, grown to the largest product it ran.
-    static PACKED_A: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
-    /// This thread's packed `B` where the caller did not pack it.
-    static PACKED_B: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Whether this CPU can run [`sgemm`], and this process may: AMX-TILE
+/// Whether this CPU can run [`block`], and this process may: AMX-TILE
 /// and AMX-BF16, AVX-512 with BW and BF16 (the packing), and Linux's
 /// permission to use the tile registers, asked for once per process.
 pub fn supported() -> bool {
     static OK: OnceLock<bool> = OnceLock::new();
-    *OK.get_or_init(|| cpu_has_amx() && request_tile_permission())
+    *OK.get_or_init(|| super::dpbf16::supported() && cpu_has_amx() && request_tile_permission())
 }
 
 #[cfg(target_arch = "x86_64")]
 fn cpu_has_amx() -> bool {
-    use std::arch::is_x86_feature_detected as has;
-    if !(has!("avx512f") && has!("avx512bw") && has!("avx512bf16")) {
-        return false;
-    }
-    // CPUID leaf 7 exists wherever AVX-512 does. EDX bit 22: AMX-BF16;
-    // bit 24: AMX-TILE (Intel SDM vol. 2A, CPUID).
+    // CPUID leaf 7 exists wherever AVX-512 does (checked first by
+    // `supported`). EDX bit 22: AMX-BF16; bit 24: AMX-TILE (Intel SDM
+    // vol. 2A, CPUID).
     let leaf7 = __cpuid_count(7, 0);
     leaf7.edx & (1 << 22) != 0 && leaf7.edx & (1 << 24) != 0
 }
@@ -130,343 +91,79 @@ fn request_tile_permission() -> bool {
     false
 }
 
-/// Values of `u16` that [`pack_b`] writes for a `k x n` operand: whole
-/// 2 x 2 blocks of tiles.
-pub const fn packed_b_len(k: usize, n: usize) -> usize {
-    n.div_ceil(2 * TM) * 2 * TM * k.div_ceil(TK) * TK
-}
-
-/// `C = alpha A B + beta C` with `A` and `B` rounded to bfloat16, for `A:
-/// m x k` at strides `(rsa, csa)`, `B: k x n` at strides `(rsb, csb)`,
-/// and `C: m x n` row-major with leading dimension `ldc`; with `beta ==
-/// 0`, `C` is only written.
+/// Sets this thread's tiles to 16 rows of 64 bytes, before [`block`].
 ///
 /// # Safety
 ///
-/// [`supported`] returned true in this process; `k > 0`; every element of
-/// `A`, `B` and `C` at those strides lies inside its allocation; `C`
-/// aliases neither `A` nor `B`, and `ldc >= n`.
+/// [`supported`] returned true in this process.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm(
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    (a, rsa, csa): (*const f32, isize, isize),
-    (b, rsb, csb): (*const f32, isize, isize),
-    beta: f32,
-    (c, ldc): (*mut f32, usize),
-) {
-    let len = packed_b_len(k, n) / TK;
-    PACKED_B.with_borrow_mut(|pb| {
-        grow(pb, len);
-        // SAFETY: B's elements are inside (the caller's contract); the
-        // scratch holds `len` lines, what `pack_b` writes for k x n.
-        unsafe { pack_b(pb.as_mut_ptr().cast(), (k, n), (b, rsb, csb)) };
-    });
-    // SAFETY: as the caller's contract, with B packed for k x n; this
-    // thread's scratch for B is not touched again until the product ends.
-    PACKED_B
-        .with_borrow(|pb| unsafe { sgemm_packed((m, k, n), alpha, (a, rsa, csa), pb.as_ptr().cast(), beta, (c, ldc)) });
+pub unsafe fn configure() {
+    // SAFETY: tile instructions may run (the contract); `ldtilecfg` reads
+    // the 64 bytes of CONFIG.
+    unsafe { asm!("ldtilecfg [{0}]", in(reg) &CONFIG, options(nostack, readonly)) };
 }
 
-/// [`sgemm`] with `B` already packed by [`pack_b`] at `pb`.
+/// Hands the tile state back after the last [`block`], so that the
+/// thread does not carry it through every later context switch.
 ///
 /// # Safety
 ///
-/// As [`sgemm`]; `pb` holds [`packed_b_len`]`(k, n)` values that
-/// [`pack_b`] wrote for this `k x n`.
+/// [`supported`] returned true in this process.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn sgemm_packed(
-    (m, k, n): (usize, usize, usize),
-    alpha: f32,
-    (a, rsa, csa): (*const f32, isize, isize),
-    pb: *const u16,
-    beta: f32,
-    (c, ldc): (*mut f32, usize),
-) {
-    // Whole 2 x 2 blocks of tiles: the padding is zeros.
-    let row_tiles = m.div_ceil(2 * TM) * 2;
-    let col_tiles = n.div_ceil(2 * TM) * 2;
-    let depth_tiles = k.div_ceil(TK);
+pub unsafe fn release() {
+    // SAFETY: tile instructions may run (the contract); it touches no memory.
+    unsafe { asm!("tilerelease", options(nostack, nomem)) };
+}
+
+/// `acc` = the 32 x 32 block of `A B` whose two row tiles of `A` start at
+/// `a[0]` and `a[1]` and whose two column tiles of `B` start at `b[0]` and
+/// `b[1]`, each `depth_tiles` tiles of 16 lines of 64 bytes, one after
+/// the other along the depth ([`super::bf16`]'s layout).
+///
+/// # Safety
+///
+/// [`configure`] ran on this thread since the last [`release`]; each of
+/// the four pointers leads `depth_tiles` whole tiles inside its allocation.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn block(a: [*const u16; 2], b: [*const u16; 2], depth_tiles: usize, acc: &mut Accumulators) {
     let tile = TM * TK;
-    PACKED_A.with_borrow_mut(|pa| {
-        grow(pa, row_tiles * depth_tiles * TM);
-        // SAFETY: A's elements are inside (the caller's contract); the
-        // scratch holds row_tiles x depth_tiles tiles of 16 lines.
-        unsafe { pack_a(pa.as_mut_ptr().cast(), row_tiles * TM, (m, k), (a, rsa, csa)) };
-        let pa: *const u16 = pa.as_ptr().cast();
-        let mut acc = Accumulators([0.0; 4 * TM * TM]);
-        // SAFETY (every `asm!` below): tile instructions need `supported`
-        // (the caller's contract); every tile loaded lies inside the packed
-        // A (row_tiles x depth_tiles tiles) or B (col_tiles x depth_tiles,
-        // the caller's contract), 16 rows of 64 bytes from its first
-        // value; the stores write the 4 KiB of `acc`.
-        unsafe { asm!("ldtilecfg [{0}]", in(reg) &CONFIG, options(nostack, readonly)) };
-        for it in (0..row_tiles).step_by(2) {
-            for jt in (0..col_tiles).step_by(2) {
-                unsafe {
-                    asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem))
-                };
-                for p in 0..depth_tiles {
-                    unsafe {
-                        asm!(
-                            "tileloadd tmm4, [{a0} + {s}*1]",
-                            "tileloadd tmm5, [{a1} + {s}*1]",
-                            "tileloadd tmm6, [{b0} + {s}*1]",
-                            "tileloadd tmm7, [{b1} + {s}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm6",
-                            "tdpbf16ps tmm1, tmm4, tmm7",
-                            "tdpbf16ps tmm2, tmm5, tmm6",
-                            "tdpbf16ps tmm3, tmm5, tmm7",
-                            a0 = in(reg) pa.add((it * depth_tiles + p) * tile),
-                            a1 = in(reg) pa.add(((it + 1) * depth_tiles + p) * tile),
-                            b0 = in(reg) pb.add((jt * depth_tiles + p) * tile),
-                            b1 = in(reg) pb.add(((jt + 1) * depth_tiles + p) * tile),
-                            s = in(reg) STRIDE,
-                            options(nostack, readonly),
-                        )
-                    };
-                }
-                let out = acc.0.as_mut_ptr();
-                unsafe {
-                    asm!(
-                        "tilestored [{o} + {s}*1], tmm0",
-                        "tilestored [{o1} + {s}*1], tmm1",
-                        "tilestored [{o2} + {s}*1], tmm2",
-                        "tilestored [{o3} + {s}*1], tmm3",
-                        o = in(reg) out,
-                        o1 = in(reg) out.add(TM * TM),
-                        o2 = in(reg) out.add(2 * TM * TM),
-                        o3 = in(reg) out.add(3 * TM * TM),
-                        s = in(reg) STRIDE,
-                        options(nostack),
-                    )
-                };
-                for (t, tile) in acc.0.chunks_exact(TM * TM).enumerate() {
-                    let (i0, j0) = ((it + t / 2) * TM, (jt + t % 2) * TM);
-                    if i0 < m && j0 < n {
-                        // SAFETY: rows i0.. and columns j0.. of C inside m x n
-                        // (the caller's contract), masked to them.
-                        unsafe {
-                            store_c(tile, (m - i0).min(TM), (n - j0).min(TM), alpha, beta, c.add(i0 * ldc + j0), ldc)
-                        };
-                    }
-                }
-            }
-        }
-        // Hand the tile state back, so that the kernel does not carry it
-        // through every later context switch.
-        unsafe { asm!("tilerelease", options(nostack, nomem)) };
-    });
-}
-
-/// Four 16 x 16 float32 accumulator tiles, as `tilestored` writes them.
-#[repr(C, align(64))]
-struct Accumulators([f32; 4 * TM * TM]);
-
-/// 16 lines of 16 pairs of bfloat16 (each pair one `i32`), transposed by
-/// [`pack_a`] into a tile of a transposed `A`.
-#[repr(C, align(64))]
-struct PairBlock([i32; TM * TM]);
-
-fn grow(v: &mut Vec<Line>, len: usize) {
-    if v.len() < len {
-        v.resize(len, Line([0; TK]));
-    }
-}
-
-/// `C[r][..cols] = alpha tile[r] + beta C[r]` for the first `rows` rows.
-///
-/// # Safety
-///
-/// AVX-512F; `rows x cols` of `C` from `c` at `ldc` lie inside its
-/// allocation; `cols <= 16`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn store_c(tile: &[f32], rows: usize, cols: usize, alpha: f32, beta: f32, c: *mut f32, ldc: usize) {
-    let mask = lane_mask(cols);
-    let (va, vb) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-    for (r, row) in tile.chunks_exact(TM).take(rows).enumerate() {
-        // SAFETY: row r of the block, its first `cols` lanes (the contract).
+    // SAFETY (every `asm!` here): tiles configured (the contract); every
+    // tile loaded lies inside A's or B's tiles (the contract), 16 rows of
+    // 64 bytes from its first value; the stores write the 4 KiB of `acc`.
+    unsafe { asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem)) };
+    for p in 0..depth_tiles {
         unsafe {
-            let cr = c.add(r * ldc);
-            let mut v = _mm512_mul_ps(va, _mm512_loadu_ps(row.as_ptr()));
-            if beta != 0.0 {
-                v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cr), v);
-            }
-            _mm512_mask_storeu_ps(cr, mask, v);
-        }
+            asm!(
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tileloadd tmm5, [{a1} + {s}*1]",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tileloadd tmm7, [{b1} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                a0 = in(reg) a[0].add(p * tile),
+                a1 = in(reg) a[1].add(p * tile),
+                b0 = in(reg) b[0].add(p * tile),
+                b1 = in(reg) b[1].add(p * tile),
+                s = in(reg) STRIDE,
+                options(nostack, readonly),
+            )
+        };
     }
-}
-
-/// Sixteen values of a strided vector (`len` of them; zeros after),
-/// loaded contiguously where the stride is 1.
-///
-/// # Safety
-///
-/// AVX-512F; elements `0..len` at `stride` from `p` lie inside its
-/// allocation; `len <= 16`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn load16(p: *const f32, stride: isize, len: usize) -> __m512 {
-    if len == 0 {
-        return _mm512_setzero_ps();
-    }
-    if stride == 1 {
-        // SAFETY: the first `len` lanes are inside (the contract).
-        return unsafe { _mm512_maskz_loadu_ps(lane_mask(len), p) };
-    }
-    let mut v = [0.0f32; 16];
-    for (q, x) in v.iter_mut().take(len).enumerate() {
-        // SAFETY: element q < len (the contract).
-        *x = unsafe { *p.offset(q as isize * stride) };
-    }
-    // SAFETY: a local array of 16 values.
-    unsafe { _mm512_loadu_ps(v.as_ptr()) }
-}
-
-/// Two rows of 16 values (`len` of each; zeros after, and a row past the
-/// depth is all zeros), rounded to bfloat16 and interleaved: lane `2j`
-/// takes `first[j]`, lane `2j + 1` takes `second[j]`. That is a line of
-/// `tdpbf16ps`'s second operand, and, read as 16 pairs, a column of 16
-/// pairs of depths of its first.
-///
-/// # Safety
-///
-/// AVX-512F, BW and BF16; as [`load16`] for each row that is present.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-#[inline]
-unsafe fn pair_line(first: Option<*const f32>, second: Option<*const f32>, stride: isize, len: usize) -> __m512i {
-    let interleave = _mm512_set_epi16(
-        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
-        16, 0,
-    );
-    // SAFETY: the rows present, `len` values each (the contract).
-    let (lo, hi) = unsafe {
-        (
-            first.map_or(_mm512_setzero_ps(), |p| load16(p, stride, len)),
-            second.map_or(_mm512_setzero_ps(), |p| load16(p, stride, len)),
+    let out = acc.0.as_mut_ptr();
+    unsafe {
+        asm!(
+            "tilestored [{o} + {s}*1], tmm0",
+            "tilestored [{o1} + {s}*1], tmm1",
+            "tilestored [{o2} + {s}*1], tmm2",
+            "tilestored [{o3} + {s}*1], tmm3",
+            o = in(reg) out,
+            o1 = in(reg) out.add(TM * TM),
+            o2 = in(reg) out.add(2 * TM * TM),
+            o3 = in(reg) out.add(3 * TM * TM),
+            s = in(reg) STRIDE,
+            options(nostack),
         )
     };
-    // SAFETY: a 512-bit reinterpretation.
-    let pair = unsafe { std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)) };
-    _mm512_permutexvar_epi16(interleave, pair)
-}
-
-/// Copies `A` (`m x k`) into tiles of 16 rows by 32 depths, rounded to
-/// bfloat16: tile `(i, p)` at `((i * depth_tiles + p) * 16) * 32`, row by
-/// row, `rows` rows in all (zeros from `m` on).
-///
-/// Where `A` is a transpose (`rsa == 1`: 16 rows of one depth lie side by
-/// side), each pair of depths goes in as [`pair_line`] of 16 rows, and the
-/// 16 x 16 pairs are transposed through a small block with gathers; else
-/// each tile row is read along its depth.
-///
-/// # Safety
-///
-/// AVX-512F, BW and BF16; every element of `A` at the strides lies inside
-/// its allocation; `dst` holds `rows * k.div_ceil(32) * 32` values;
-/// `rows` is a multiple of 16, at least `m`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-unsafe fn pack_a(dst: *mut u16, rows: usize, (m, k): (usize, usize), (a, rsa, csa): (*const f32, isize, isize)) {
-    let depth_tiles = k.div_ceil(TK);
-    let at = |i: usize, p: usize| a.wrapping_offset(i as isize * rsa + p as isize * csa);
-    for it in 0..rows / TM {
-        for p in 0..depth_tiles {
-            let tile = dst.wrapping_add((it * depth_tiles + p) * TM * TK);
-            let (i0, p0) = (it * TM, p * TK);
-            if rsa == 1 && csa != 1 {
-                let len = m.saturating_sub(i0).min(TM);
-                let mut pairs = PairBlock([0; TM * TM]);
-                let block: *mut i32 = pairs.0.as_mut_ptr();
-                for q in 0..TM {
-                    let d = p0 + 2 * q;
-                    let present = |d: usize| (d < k).then(|| at(i0, d));
-                    // SAFETY: rows i0..i0 + len < m of depths d, d + 1 < k
-                    // (the contract); the block holds 16 lines of 16 pairs.
-                    unsafe {
-                        _mm512_storeu_si512(block.add(q * TM).cast(), pair_line(present(d), present(d + 1), 1, len))
-                    };
-                }
-                let columns = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
-                for r in 0..TM {
-                    // SAFETY: indices r + 16q < 256 of the block's pairs; a
-                    // 64-byte row of the tile (the contract).
-                    unsafe {
-                        let v = _mm512_i32gather_epi32::<4>(
-                            _mm512_add_epi32(columns, _mm512_set1_epi32(r as i32)),
-                            block.cast_const().cast(),
-                        );
-                        _mm512_storeu_si512(tile.add(r * TK).cast(), v);
-                    }
-                }
-            } else {
-                for r in 0..TM {
-                    let i = i0 + r;
-                    let depth = if i < m { (k - p0).min(TK) } else { 0 };
-                    // SAFETY: depths p0.. of row i < m, `depth` of them (the
-                    // contract); a 64-byte row of the tile.
-                    unsafe {
-                        let (lo, hi) = (
-                            load16(at(i, p0), csa, depth.min(16)),
-                            load16(at(i, p0 + 16), csa, depth.saturating_sub(16)),
-                        );
-                        let v = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-                        _mm512_storeu_si512(tile.add(r * TK).cast(), v);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Copies `B` (`k x n`) into tiles of 32 depths by 16 columns, rounded to
-/// bfloat16, in the pair-interleaved layout of `tdpbf16ps`'s second
-/// source: tile `(j, p)` at `((j * depth_tiles + p) * 16) * 32`, its line
-/// `q` holding depths `2q` and `2q + 1` of each column side by side; whole
-/// pairs of column tiles ([`packed_b_len`] values), zeros past `k x n`.
-///
-/// # Safety
-///
-/// AVX-512F, BW and BF16; every element of `B` at the strides lies inside
-/// its allocation; `dst` holds [`packed_b_len`]`(k, n)` values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-pub unsafe fn pack_b(dst: *mut u16, (k, n): (usize, usize), (b, rsb, csb): (*const f32, isize, isize)) {
-    let depth_tiles = k.div_ceil(TK);
-    let cols = n.div_ceil(2 * TM) * 2 * TM;
-    let at = |d: usize, j: usize| b.wrapping_offset(d as isize * rsb + j as isize * csb);
-    for j in (0..cols).step_by(TM) {
-        let width = n.saturating_sub(j).min(TM);
-        for p in 0..depth_tiles {
-            for q in 0..TM {
-                let d = p * TK + 2 * q;
-                let present = |d: usize| (d < k).then(|| at(d, j));
-                // SAFETY: rows d, d + 1 where < k, columns j..j + width
-                // inside n (the contract); a 64-byte line of `dst`.
-                unsafe {
-                    let v = pair_line(present(d), present(d + 1), csb, width);
-                    _mm512_storeu_si512(dst.add(((j / TM) * depth_tiles + p) * TM * TK + q * TK).cast(), v);
-                }
-            }
-        }
-    }
-}
-
-/// `x` rounded to bfloat16 (to nearest, ties to even) and back: what
-/// [`sgemm`] multiplies in place of `x`. For tests.
-#[cfg(test)]
-pub fn round_to_bf16(x: f32) -> f32 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        return x;
-    }
-    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
-    f32::from_bits(rounded)
 }

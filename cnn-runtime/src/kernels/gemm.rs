@@ -11,9 +11,11 @@
 //!
 //! Apart from the path, a process can ask for [`Precision::MixedBfloat16`]
 //! ([`set_precision`]): every product then rounds its operands to
-//! bfloat16 and runs on AMX's tile units (`amx.rs`), summing in float32.
+//! bfloat16 and runs on AMX's tile units (`amx.rs`) or AVX512_BF16's
+//! `vdpbf16ps` (`dpbf16.rs`), summing in float32 (`bf16.rs`).
 
-use super::{amx, avx2, avx512};
+pub use super::bf16::Bf16Kernel;
+use super::{avx2, avx512, bf16};
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -30,7 +32,8 @@ pub enum Precision {
     #[default]
     Float32,
     /// Every product's operands in bfloat16, its sums in float32, on AMX
-    /// (Intel Xeon from Sapphire Rapids on, Linux 5.16 or later). About
+    /// (Intel Xeon from Sapphire Rapids on, Linux 5.16 or later) or on
+    /// AVX512_BF16 (AMD from Zen 4 on, Intel Cooper Lake). About
     /// 8 significant bits per operand (2-3 decimal digits): for training, not for
     /// matching float32 references.
     MixedBfloat16,
@@ -57,7 +60,7 @@ impl Precision {
     pub fn supported(self) -> bool {
         match self {
             Precision::Float32 => true,
-            Precision::MixedBfloat16 => amx::supported(),
+            Precision::MixedBfloat16 => bf16::kernel().is_some(),
         }
     }
 }
@@ -70,8 +73,9 @@ static MIXED_BFLOAT16: AtomicBool = AtomicBool::new(false);
 pub fn set_precision(precision: Precision) -> Result<()> {
     if !precision.supported() {
         return Err(Error::Input(format!(
-            "precision `{}` needs AMX-BF16 and AMX-TILE (Intel Xeon, Sapphire Rapids or later) and Linux 5.16 or \
-             later; this CPU or system lacks them (float32 runs everywhere)",
+            "precision `{}` needs AVX512_BF16 (AMD Zen 4 or later, Intel Cooper Lake) or AMX-BF16 (Intel Xeon, \
+             Sapphire Rapids or later, on Linux 5.16 or later); this CPU or system has neither (float32 runs \
+             everywhere)",
             precision.name()
         )));
     }
@@ -212,14 +216,14 @@ pub enum Kernel {
     /// otherwise: what every layer uses.
     Fastest,
     /// The runtime's AVX2 kernels where the layout allows, whatever
-    /// [`path`] says: for the tests and `benches/sgemm.rs` on a CPU that
+    /// [`path`] says: for the tests on a CPU that
     /// also has AVX-512. Panics on a CPU without AVX2 and FMA.
     Avx2,
-    /// `matrixmultiply` always, to compare against (`benches/sgemm.rs`).
+    /// `matrixmultiply` always, to compare against.
     MatrixMultiply,
-    /// bfloat16 operands on AMX, whatever [`precision`] says: for the
-    /// tests. Panics where [`Precision::MixedBfloat16`] is unsupported.
-    AmxBf16,
+    /// bfloat16 operands on the given kernel, whatever [`precision`] and
+    /// `CNN_BF16` say: for the tests. Panics where the kernel is unsupported.
+    Bf16(Bf16Kernel),
 }
 
 /// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n`, and `C`
@@ -250,21 +254,22 @@ pub fn sgemm_with(
         return;
     }
     let bf16 = match kernel {
-        Kernel::AmxBf16 => {
-            assert!(amx::supported(), "sgemm: Kernel::AmxBf16 where AMX-BF16 is unsupported");
-            true
+        Kernel::Bf16(b) => {
+            assert!(b.supported(), "sgemm: Kernel::Bf16({b:?}) where this CPU or system cannot run it");
+            Some(b)
         }
-        Kernel::Fastest => precision() == Precision::MixedBfloat16,
-        _ => false,
+        Kernel::Fastest if precision() == Precision::MixedBfloat16 => bf16::kernel(),
+        _ => None,
     };
     #[cfg(target_arch = "x86_64")]
-    if bf16 && k > 0 {
+    if let Some(bf16) = bf16.filter(|_| k > 0) {
         // SAFETY: every element of A, B and C lies inside its slice
-        // (checked above) and C, borrowed mutably, aliases neither; AMX is
-        // supported (`set_precision` and the assert above only allow it
-        // then).
+        // (checked above) and C, borrowed mutably, aliases neither; the
+        // kernel is supported (`bf16::kernel` only gives a supported one,
+        // and the assert above checks a chosen one).
         unsafe {
-            amx::sgemm(
+            bf16::sgemm(
+                bf16,
                 (m, k, n),
                 alpha,
                 (a.data.as_ptr(), rsa, csa),
@@ -276,7 +281,7 @@ pub fn sgemm_with(
         return;
     }
     let own = match kernel {
-        Kernel::Fastest | Kernel::AmxBf16 => path(),
+        Kernel::Fastest | Kernel::Bf16(_) => path(),
         Kernel::Avx2 => {
             assert!(Path::Avx2.supported(), "sgemm: Kernel::Avx2 on a CPU without AVX2 and FMA");
             Path::Avx2
@@ -391,7 +396,7 @@ fn panel_shape(path: Path) -> Option<(usize, usize)> {
 /// Values of `f32` that [`pack_b`] writes for a `k x n` operand, in
 /// either precision.
 pub const fn packed_b_len(k: usize, n: usize) -> usize {
-    let tiles = amx::packed_b_len(k, n).div_ceil(2);
+    let tiles = bf16::packed_b_len(k, n).div_ceil(2);
     // The widest float32 panels (AVX-512's); AVX2's are narrower.
     let panels = panels_len(k, n, avx512::NR);
     let most = if k * n > tiles { k * n } else { tiles };
@@ -403,7 +408,8 @@ pub const fn packed_b_len(k: usize, n: usize) -> usize {
 /// product packs it again (Winograd's transformed kernel, read by every
 /// block of tiles): for float32, in the panels that the [`path`]'s own
 /// kernel reads (`panel_at`; row-major for `matrixmultiply`, which packs
-/// its own); for bfloat16, rounded into the AMX kernel's tiles. `out`
+/// its own); for bfloat16, rounded into the tiles of the bfloat16
+/// kernels (`bf16.rs`; both kernels read the same). `out`
 /// records which, so that a later change of precision cannot misread it.
 ///
 /// Unpacked, every float32 product copied each panel of `B` (rows 1 KiB
@@ -430,9 +436,10 @@ fn pack_b_for(path: Path, k: usize, n: usize, b: MatRef, out: &mut [f32]) {
         head[0] = f32::from_bits(BF16_TILES);
         // SAFETY: every element of B lies inside its slice (checked above);
         // `data` holds packed_b_len(k, n) - HEADER values, at least the
-        // amx::packed_b_len(k, n) halves that pack_b writes; AMX is
-        // supported (`set_precision` only allows bfloat16 then).
-        unsafe { amx::pack_b(data.as_mut_ptr().cast(), (k, n), (b.data.as_ptr(), rsb, csb)) };
+        // bf16::packed_b_len(k, n) halves that pack_b writes; a bfloat16
+        // kernel is supported (`set_precision` only allows bfloat16 then),
+        // so the CPU has AVX-512 F, BW and BF16, which the packing needs.
+        unsafe { bf16::pack_b(data.as_mut_ptr().cast(), (k, n), (b.data.as_ptr(), rsb, csb)) };
         return;
     }
     if let Some((nr, kc_max)) = panel_shape(path).filter(|_| k > 0 && n > 0) {
@@ -512,14 +519,17 @@ pub fn sgemm_packed(
             if !check_c(m, n, c, ldc) {
                 return;
             }
+            // `pack_b` writes tiles only where a bfloat16 kernel is supported.
+            let kernel = bf16::kernel().expect("sgemm_packed: bfloat16 tiles on a CPU without a bfloat16 kernel");
             // SAFETY: every element of A and C lies inside its slice
             // (checked above; m > 0, and k and n > 0, since `pack_b`
-            // leaves empty operands row-major) and C, borrowed mutably, aliases neither;
-            // the tiles were written by amx::pack_b for this k x n (the
-            // header, checked above), which it only does where AMX is
-            // supported.
+            // leaves empty operands row-major) and C, borrowed mutably,
+            // aliases neither; the tiles were written by bf16::pack_b for
+            // this k x n (the header, checked above); the kernel is
+            // supported (`bf16::kernel` gives only such).
             unsafe {
-                amx::sgemm_packed(
+                bf16::sgemm_packed(
+                    kernel,
                     (m, k, n),
                     alpha,
                     (a.data.as_ptr(), rsa, csa),
@@ -568,6 +578,25 @@ mod tests {
         if Path::Avx512.supported() {
             assert_eq!(best, Path::Avx512);
         }
+    }
+
+    #[test]
+    fn cnn_bf16_names_each_kernel_and_refuses_others() {
+        let unknown = Bf16Kernel::from_setting(Some("avx10")).unwrap_err();
+        assert!(unknown.contains("CNN_BF16=avx10: unknown kernel; kernels here:"), "{unknown}");
+        // Empty is unset: AMX first, where the system allows it.
+        let best = Bf16Kernel::from_setting(None).unwrap();
+        assert_eq!(Bf16Kernel::from_setting(Some("")).unwrap(), best);
+        assert_eq!(best, Bf16Kernel::ALL.into_iter().find(|k| k.supported()));
+        for k in Bf16Kernel::ALL {
+            let got = Bf16Kernel::from_setting(Some(k.name()));
+            if k.supported() {
+                assert_eq!(got, Ok(Some(k)));
+            } else {
+                assert!(got.unwrap_err().contains("cannot run it"));
+            }
+        }
+        assert_eq!(Precision::MixedBfloat16.supported(), best.is_some());
     }
 
     fn naive(
@@ -667,17 +696,23 @@ mod tests {
     /// both ways, C overwritten (its NaNs never read) or accumulated into.
     #[test]
     fn bfloat16_products_match_the_product_of_rounded_operands() {
-        if !amx::supported() {
-            eprintln!("skipped: this CPU or system has no AMX-BF16, so the bfloat16 kernel cannot run here");
-            return;
+        for kernel in Bf16Kernel::ALL {
+            if kernel.supported() {
+                bfloat16_products_match_on(kernel);
+            } else {
+                eprintln!("skipped: this CPU or system cannot run the {} kernel", kernel.name());
+            }
         }
+    }
+
+    fn bfloat16_products_match_on(kernel: Bf16Kernel) {
         for (m, k, n) in [(1, 1, 1), (13, 5, 17), (33, 31, 47), (16, 32, 16), (128, 256, 64), (40, 97, 3), (70, 64, 33)]
         {
             let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
             let at: Vec<f32> = (0..k * m).map(|idx| a[(idx % m) * k + idx / m]).collect();
             let bt: Vec<f32> = (0..n * k).map(|idx| b[(idx % k) * n + idx / k]).collect();
-            let r = amx::round_to_bf16;
+            let r = bf16::round_to_bf16;
             let want = naive(m, k, n, |i, p| r(a[i * k + p]), |p, j| r(b[p * n + j]));
             let scale: Vec<f32> = (0..m * n)
                 .map(|ij| (0..k).map(|p| (a[ij / n * k + p] * b[p * n + ij % n]).abs()).sum::<f32>())
@@ -688,14 +723,14 @@ mod tests {
                 let ldc = n + 1;
                 let start = if beta == 0.0 { f32::NAN } else { 0.5 };
                 let mut c: Vec<f32> = vec![start; m * ldc];
-                sgemm_with(Kernel::AmxBf16, m, k, n, 2.0, ma, mb, beta, &mut c, ldc);
+                sgemm_with(Kernel::Bf16(kernel), m, k, n, 2.0, ma, mb, beta, &mut c, ldc);
                 for i in 0..m {
                     for j in 0..n {
                         let expect = 2.0 * want[i * n + j] + if beta == 0.0 { 0.0 } else { 0.5 };
                         let got = c[i * ldc + j];
                         assert!(
                             (got - expect).abs() <= 1e-5 * (1.0 + 2.0 * scale[i * n + j]),
-                            "{m}x{k}x{n} ta={ta} tb={tb} beta={beta}: C[{i}][{j}] = {got}, want {expect}"
+                            "{kernel:?} {m}x{k}x{n} ta={ta} tb={tb} beta={beta}: C[{i}][{j}] = {got}, want {expect}"
                         );
                     }
                     let spare = c[i * ldc + n];
@@ -745,7 +780,7 @@ mod tests {
     /// Rounding to bfloat16 keeps 8 significant bits, to nearest, ties to even.
     #[test]
     fn bfloat16_rounds_to_nearest_even() {
-        let r = amx::round_to_bf16;
+        let r = bf16::round_to_bf16;
         assert_eq!(r(1.0), 1.0);
         assert_eq!(r(1.0 + 2f32.powi(-8)), 1.0, "a tie goes to the even neighbour");
         assert_eq!(r(1.0 + 3.0 * 2f32.powi(-8)), 1.0 + 2f32.powi(-6), "a tie goes to the even neighbour");
@@ -764,7 +799,7 @@ mod tests {
         assert!(set_precision(Precision::Float32).is_ok());
         if !Precision::MixedBfloat16.supported() {
             let err = set_precision(Precision::MixedBfloat16).unwrap_err().to_string();
-            assert!(err.contains("needs AMX-BF16"), "{err}");
+            assert!(err.contains("needs AVX512_BF16"), "{err}");
             assert_eq!(precision(), Precision::Float32, "a refused precision changes nothing");
         }
     }
