@@ -9,6 +9,7 @@
 //! for AVX-512's float32 multiply-adds, and against about two thirds of
 //! that for AVX512_BF16's `vdpbf16ps` ([`super::dpbf16`]).
 
+#[cfg(target_arch = "x86_64")]
 use super::bf16::{Accumulators, STRIDE, TK, TM};
 #[cfg(target_arch = "x86_64")]
 use std::arch::{asm, x86_64::__cpuid_count};
@@ -16,6 +17,7 @@ use std::sync::OnceLock;
 
 /// The 64-byte operand of `ldtilecfg` (Intel SDM vol. 1, 3.2): palette 1,
 /// and each tile's rows and bytes a row.
+#[cfg(target_arch = "x86_64")]
 #[repr(C, align(64))]
 struct TileConfig {
     palette: u8,
@@ -26,6 +28,7 @@ struct TileConfig {
 }
 
 /// Every tile here is 16 rows of 64 bytes: accumulators 0-3, `A` 4-5, `B` 6-7.
+#[cfg(target_arch = "x86_64")]
 const CONFIG: TileConfig = {
     let mut config = TileConfig { palette: 1, start_row: 0, reserved: [0; 14], bytes_per_row: [0; 16], rows: [0; 16] };
     let mut tile = 0;

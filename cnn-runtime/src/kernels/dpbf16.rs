@@ -19,11 +19,13 @@
 //! fill 19 of the 32 registers, and the 16 independent sums cover
 //! `vdpbf16ps`'s latency.
 
+#[cfg(target_arch = "x86_64")]
 use super::bf16::{Accumulators, TK, TM};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 /// Rows of `C` per register tile.
+#[cfg(target_arch = "x86_64")]
 const ROWS: usize = 8;
 
 /// Whether this CPU can run [`block`] and the packing before it:
