@@ -25,6 +25,7 @@
 //! written and cannot fault.
 
 use super::avx512::lane_mask;
+use super::gemm::forced;
 use super::{amx, dpbf16};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -76,16 +77,14 @@ impl Bf16Kernel {
     /// first this CPU has, or `None` where it has neither), or why it
     /// cannot run here.
     pub fn from_setting(setting: Option<&str>) -> Result<Option<Bf16Kernel>, String> {
-        let Some(setting) = setting.filter(|s| !s.is_empty()) else {
-            return Ok(Self::ALL.into_iter().find(|k| k.supported()));
-        };
-        let here: Vec<_> = Self::ALL.iter().filter(|k| k.supported()).map(|k| k.name()).collect();
-        let here = if here.is_empty() { "none".to_string() } else { here.join(", ") };
-        match Self::ALL.into_iter().find(|k| k.name() == setting) {
-            Some(k) if k.supported() => Ok(Some(k)),
-            Some(k) => Err(format!("CNN_BF16={}: this CPU or system cannot run it; kernels here: {here}", k.name())),
-            None => Err(format!("CNN_BF16={setting}: unknown kernel; kernels here: {here}")),
-        }
+        let forced = forced(
+            ("CNN_BF16", "kernel", "this CPU or system cannot run it"),
+            &Self::ALL,
+            Self::name,
+            Self::supported,
+            setting,
+        )?;
+        Ok(forced.or_else(|| Self::ALL.into_iter().find(|k| k.supported())))
     }
 }
 

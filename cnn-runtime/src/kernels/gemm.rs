@@ -127,19 +127,38 @@ impl Path {
     /// why it cannot run here.
     pub fn from_setting(setting: Option<&str>) -> Result<Path, String> {
         let all = [Path::Avx512, Path::Avx2, Path::MatrixMultiply];
-        let Some(setting) = setting.filter(|s| !s.is_empty()) else {
-            return Ok(all.into_iter().find(|p| p.supported()).unwrap_or(Path::MatrixMultiply));
-        };
-        let here: Vec<_> = all.iter().filter(|p| p.supported()).map(|p| p.name()).collect();
-        match all.into_iter().find(|p| p.name() == setting) {
-            Some(p) if p.supported() => Ok(p),
-            Some(p) => Err(format!(
-                "CNN_SGEMM={}: this CPU lacks the instructions it needs; paths here: {}",
-                p.name(),
-                here.join(", ")
-            )),
-            None => Err(format!("CNN_SGEMM={setting}: unknown path; paths here: {}", here.join(", "))),
-        }
+        let forced = forced(
+            ("CNN_SGEMM", "path", "this CPU lacks the instructions it needs"),
+            &all,
+            Path::name,
+            Path::supported,
+            setting,
+        )?;
+        Ok(forced.or_else(|| all.into_iter().find(|p| p.supported())).unwrap_or(Path::MatrixMultiply))
+    }
+}
+
+/// The member of `all` that a setting of the environment variable `var`
+/// names (`CNN_SGEMM`, `CNN_BF16`), or `None` where it is unset or empty
+/// (as a shell's `VAR= cmd` leaves it), or why it cannot run here: an
+/// unknown name, or one that is not `supported` (`refused` says why),
+/// each error naming the `noun`s this CPU has.
+pub(super) fn forced<T: Copy>(
+    (var, noun, refused): (&str, &str, &str),
+    all: &[T],
+    name: fn(T) -> &'static str,
+    supported: fn(T) -> bool,
+    setting: Option<&str>,
+) -> Result<Option<T>, String> {
+    let Some(setting) = setting.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let here: Vec<_> = all.iter().filter(|&&t| supported(t)).map(|&t| name(t)).collect();
+    let here = if here.is_empty() { "none".to_string() } else { here.join(", ") };
+    match all.iter().copied().find(|&t| name(t) == setting) {
+        Some(t) if supported(t) => Ok(Some(t)),
+        Some(t) => Err(format!("{var}={}: {refused}; {noun}s here: {here}", name(t))),
+        None => Err(format!("{var}={setting}: unknown {noun}; {noun}s here: {here}")),
     }
 }
 
