@@ -3,14 +3,42 @@
 #![allow(dead_code)]
 
 use cnn::__rt::TensorFile;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A fresh folder `cnn-{name}-...` under the system's temporary folder,
-/// removed when the returned guard drops (the callers shadow it with its
-/// path, which keeps the guard alive to the end of the test), so that runs
-/// leave nothing behind.
-pub fn tempdir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(&format!("cnn-{name}-")).tempdir().unwrap()
+/// A fresh folder `cnn-{name}-{process}-{n}` under the system's temporary
+/// folder, removed when the returned guard drops (the callers shadow it with
+/// its path, which keeps the guard alive to the end of the test), so that
+/// runs leave nothing behind.
+///
+/// Written here rather than taken from `tempfile`: the examples are built
+/// with the dev-dependencies, and `tempfile` (with `rustix`) was about 6 s
+/// of CPU in a user's first `cargo build --release --examples`. The
+/// process id and a counter keep concurrent tests and runs apart.
+pub fn tempdir(name: &str) -> TempDir {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("cnn-{name}-{}-{n}", std::process::id()));
+    // A folder left by an earlier process of the same id is stale.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    TempDir(dir)
+}
+
+/// A scratch folder, removed with its contents when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A file under `tests/data/` (small references copied into the repo).
