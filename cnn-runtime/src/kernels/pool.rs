@@ -54,14 +54,16 @@ pub fn pool_forward(kind: Pool, w: &Window, x: &[f32], y: &mut [f32], n: usize) 
 pub fn pool_backward(kind: Pool, w: &Window, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], add: bool, n: usize) {
     let (c, in_len, out_len) = (w.channels, w.in_len(), w.positions() * w.channels);
     assert!(dx.len() >= n * in_len && dy.len() >= n * out_len, "pool_backward: batch buffers too short");
-    let tiled = kind == Pool::Max && w.s_h == w.k_h && w.s_w == w.k_w && w.out_h > 0 && w.out_w > 0;
-    if !add && !tiled {
+    // A tiled max pool overwrites each cell once; otherwise the gradient is
+    // added to, onto zeros unless `add`.
+    let overwrite = !add && kind == Pool::Max && w.s_h == w.k_h && w.s_w == w.k_w && w.out_h > 0 && w.out_w > 0;
+    if !add && !overwrite {
         dx[..n * in_len].fill(0.0);
     }
     for i in 0..n {
         let xi = &x[i * in_len..][..in_len];
         let dxi = &mut dx[i * in_len..][..in_len];
-        if !add && tiled {
+        if overwrite {
             zero_uncovered(w, dxi);
         }
         for oy in 0..w.out_h {
@@ -72,8 +74,7 @@ pub fn pool_backward(kind: Pool, w: &Window, x: &[f32], y: &[f32], dy: &[f32], d
                 let (yo, go) = (&y[at..][..c], &dy[at..][..c]);
                 let cells = (y0, y1, x0, x1);
                 match kind {
-                    // Every cell of a tiled pool's windows is written once.
-                    Pool::Max if tiled && !add => route_all_channels::<false>(w, xi, dxi, cells, yo, go),
+                    Pool::Max if overwrite => route_all_channels::<false>(w, xi, dxi, cells, yo, go),
                     Pool::Max => route_all_channels::<true>(w, xi, dxi, cells, yo, go),
                     Pool::Average => {
                         let inv = 1.0 / ((y1 - y0) * (x1 - x0)) as f32;
@@ -227,7 +228,7 @@ mod tests {
     use super::*;
     use cnn_core::Padding;
 
-    /// Overwriting (`add == false`) gives the bits of adding to zeros, and
+    /// Overwriting (`add == false`) gives the values of adding to zeros, and
     /// adding adds, for tiled pools with cells no window covers ("valid"
     /// on odd sides), "same" padding and overlapping windows: no cell of
     /// the NaN-filled gradient is left unwritten.
