@@ -118,7 +118,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let test = net.evaluate(&data.test, 256)?;
     let model = args.out.join("model.safetensors");
     net.save(&model)?;
-    let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
+    let seconds = history.seconds();
     println!("Test loss: {:.4} - test accuracy: {:.4}", test.loss, test.accuracy);
     println!(
         "{} epochs in {:.0}s; weights in {}, history in {}",

@@ -139,7 +139,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let model = args.out.join("model.safetensors");
     net.save(&model)?;
     println!("Test loss: {:.4} - test accuracy: {:.4}", result.loss, result.accuracy);
-    let seconds: f64 = history.epochs.iter().map(|e| e.train_seconds).sum();
+    let seconds = history.train_seconds();
     println!(
         "{} epochs, {:.0} s of training ({:.0} s an epoch); weights in {}, history in {}",
         history.epochs.len(),

@@ -31,6 +31,17 @@ const HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,train_se
 const HEADER_WITHOUT_TRAIN_SECONDS: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds";
 
 impl History {
+    /// The epochs' whole time, validation included: 0 for no epochs
+    /// (a plain `sum` of no `f64` is -0.0, which prints as "-0").
+    pub fn seconds(&self) -> f64 {
+        self.epochs.iter().fold(0.0, |t, e| t + e.seconds)
+    }
+
+    /// The epochs' training time alone; 0 for no epochs.
+    pub fn train_seconds(&self) -> f64 {
+        self.epochs.iter().fold(0.0, |t, e| t + e.train_seconds)
+    }
+
     pub fn to_csv(&self) -> String {
         let mut out = format!("{HEADER}\n");
         // Rust's shortest round-trip form: a resumed run's history is exact.
@@ -185,6 +196,13 @@ mod tests {
         let old = "epoch,loss,accuracy,val_loss,val_accuracy,seconds\n2,1.5,0.45,,,1.25\n";
         assert_eq!(History::from_csv(old).unwrap().epochs[0], h.epochs[1]);
         assert!(History::from_csv("nonsense").is_err());
+    }
+
+    #[test]
+    fn total_times_add_the_epochs_and_no_epochs_take_no_time() {
+        assert_eq!((sample().seconds(), sample().train_seconds()), (2.75, 2.25));
+        let none = History::default();
+        assert_eq!(format!("{:.0}s, {:.0}s", none.seconds(), none.train_seconds()), "0s, 0s");
     }
 
     #[test]
