@@ -121,8 +121,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let seconds = history.seconds();
     println!("Test loss: {:.4} - test accuracy: {:.4}", test.loss, test.accuracy);
     println!(
-        "{} epochs in {:.0}s; weights in {}, history in {}",
-        history.epochs.len(),
+        "{} in {:.0}s; weights in {}, history in {}",
+        cli::count(history.epochs.len(), "epoch", "epochs"),
         seconds,
         model.display(),
         args.out.join("history.csv").display()

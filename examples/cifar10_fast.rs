@@ -352,10 +352,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (mean, std) = train.channel_mean_std();
     let (train, test) = (train.standardized(&mean, &std)?, test.standardized(&mean, &std)?);
     println!(
-        "Training on {} images ({} epochs of {} batches of {BATCH}, {}), testing on {}.",
+        "Training on {} images ({} of {} of {BATCH}, {}), testing on {}.",
         train.len(),
-        args.epochs,
-        train.len() / BATCH,
+        cli::count(args.epochs, "epoch", "epochs"),
+        cli::count(train.len() / BATCH, "batch", "batches"),
         args.precision.name(),
         test.len()
     );
@@ -384,8 +384,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (low, high) = runs.iter().fold((1.0f64, 0.0f64), |(l, h), r| (l.min(r.accuracy), h.max(r.accuracy)));
     let mean_seconds = runs.iter().map(|r| r.seconds).sum::<f64>() / n;
     println!(
-        "\n{} runs: mean test accuracy {:.2}% (standard deviation {:.2}, from {:.2}% to {:.2}%), mean time {:.0} s",
-        runs.len(),
+        "\n{}: mean test accuracy {:.2}% (standard deviation {:.2}, from {:.2}% to {:.2}%), mean time {:.0} s",
+        cli::count(runs.len(), "run", "runs"),
         100.0 * mean_accuracy,
         100.0 * spread,
         100.0 * low,

@@ -141,8 +141,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("Test loss: {:.4} - test accuracy: {:.4}", result.loss, result.accuracy);
     let seconds = history.train_seconds();
     println!(
-        "{} epochs, {:.0} s of training ({:.0} s an epoch); weights in {}, history in {}",
-        history.epochs.len(),
+        "{}, {:.0} s of training ({:.0} s an epoch); weights in {}, history in {}",
+        cli::count(history.epochs.len(), "epoch", "epochs"),
         seconds,
         seconds / history.epochs.len().max(1) as f64,
         model.display(),

@@ -1,6 +1,6 @@
 //! What the training examples share around their own work: `main`'s
 //! handling of `--help` and of errors, where CIFAR-10 comes from, and the
-//! `--min-accuracy` check that CI relies on.
+//! `--min-accuracy` check that CI relies on, and counts in words.
 
 use cnn::data::cifar10::{self, Cifar10};
 use std::error::Error;
@@ -57,4 +57,9 @@ pub fn require(what: &str, accuracy: f64, min: Option<f64>) -> Result<(), String
         Some(min) if accuracy < min => Err(format!("{what}: test accuracy {accuracy:.4} is below the required {min}")),
         _ => Ok(()),
     }
+}
+
+/// `n` and the noun for that many: "1 epoch", "0 epochs", "2 batches".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
