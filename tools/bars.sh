@@ -52,7 +52,7 @@ keras() { (cd "$anchors" && "$python" "$@" 2>/dev/null) | result images_per_s; }
 cargo bench --quiet --no-run --bench train_step --bench airbench --bench resnet20
 # Which CPU: hosts of one name differ (KVM often says only "AMD EPYC").
 cpu() { grep -m1 "^$1" /proc/cpuinfo | cut -d: -f2 | xargs; }
-isa=$(for f in avx2 fma avx512f avx512_bf16 amx_bf16; do has "$f" && printf '%s ' "$f"; done)
+isa=$(for f in avx2 fma avx512f avx512_bf16 amx_bf16; do if has "$f"; then printf '%s ' "$f"; fi; done)
 echo "$(date -u +%FT%TZ) commit $(git rev-parse --short HEAD); $(cpu 'model name'), family $(cpu 'cpu family') model $(cpu 'model'), $(nproc) cores; ${isa% }"
 seed=(keras_seed.py --mode loop --images 3200 --threads 2 --onednn --no-summary)
 for round in $(seq "$rounds"); do
