@@ -23,6 +23,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 shift || true
+case $rounds in
+    '' | *[!0-9]*) echo "bars: ROUNDS must be a number, not '$rounds' (tools/bars.sh [ROUNDS] [BAR ...])" >&2; exit 2 ;;
+esac
 bars=("$@")
 anchors="${CNN_SHARED:-$(cd .. && pwd)/shared}/anchors"
 python=${KERAS_PYTHON:-/tmp/anchors/bin/python}
@@ -37,11 +40,9 @@ if [ ${#bars[@]} -eq 0 ]; then
     if has amx_bf16 || has avx512_bf16; then bars+=(airbench-bf16); fi
 fi
 
+known=" seed seed-avx2 airbench resnet20 airbench-bf16 "
 for bar in "${bars[@]}"; do
-    case $bar in
-        seed | seed-avx2 | airbench | resnet20 | airbench-bf16) ;;
-        *) echo "bars: unknown bar '$bar' (seed, seed-avx2, airbench, resnet20, airbench-bf16)" >&2; exit 2 ;;
-    esac
+    [[ $known == *" $bar "* ]] || { echo "bars: unknown bar '$bar' (one of:$known)" >&2; exit 2; }
 done
 
 # The value of KEY=... on the RESULT line of a run's output.
