@@ -379,6 +379,74 @@ fn batch_statistics_are_bitwise_the_same_on_one_and_three_threads() {
     assert_eq!(run(1), run(3));
 }
 
+cnn! {
+    /// BatchNormalization with an activation after it that it applies in
+    /// its own pass: GELU (whose derivative reads its input), ELU (its
+    /// output) and relu (a select).
+    struct Folded {
+        Conv2D(4, 3, padding = "same", input_shape = (6, 6, 3)),
+        BatchNormalization(),
+        Activation("gelu"),
+        Conv2D(5, 3),
+        BatchNormalization(center = false),
+        Activation("elu"),
+        Flatten(),
+        Dense(6),
+        BatchNormalization(scale = false),
+        Activation("relu"),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+cnn! {
+    /// `Folded` with a `Rescaling` that changes no value between each
+    /// BatchNormalization and its activation: each runs in a pass of its own.
+    struct Apart {
+        Conv2D(4, 3, padding = "same", input_shape = (6, 6, 3)),
+        BatchNormalization(),
+        Rescaling(1.0),
+        Activation("gelu"),
+        Conv2D(5, 3),
+        BatchNormalization(center = false),
+        Rescaling(1.0),
+        Activation("elu"),
+        Flatten(),
+        Dense(6),
+        BatchNormalization(scale = false),
+        Rescaling(1.0),
+        Activation("relu"),
+        Dense(3, activation = "softmax"),
+    }
+}
+
+#[test]
+fn an_activation_folded_into_batch_normalization_gives_the_same_bits() {
+    let dir = common::tempdir("api-folded");
+    let path = dir.path().join("folded.safetensors");
+    let mut folded = Folded::new(3);
+    folded.save(&path).unwrap();
+    let mut apart = Apart::load(&path).unwrap();
+    let same = |x: &[f32], y: &[f32]| x.len() == y.len() && x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
+    let (mut a, mut b) = (RmsProp::new(1e-2), RmsProp::new(1e-2));
+    let mut rng = Rng::new(5);
+    for n in [7, 1, 20] {
+        let images: Vec<f32> = (0..n * Folded::INPUT_LEN).map(|_| rng.unit() * 2.0 - 1.0).collect();
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(3) as u8).collect();
+        // Every layer's output, the folded BatchNormalizations' included.
+        for mode in [Mode::Training, Mode::Inference] {
+            let (f, s) = (folded.layer_outputs(&images, mode).unwrap(), apart.layer_outputs(&images, mode).unwrap());
+            for (k, j) in [(0, 0), (1, 1), (2, 3), (4, 5), (5, 7), (8, 10), (9, 12), (10, 13)] {
+                assert!(same(&f[k], &s[j]), "{mode:?}: layer {k} of Folded, {j} of Apart, batch of {n}");
+            }
+        }
+        let (lf, ls) = (folded.train_step(&images, &labels, &mut a), apart.train_step(&images, &labels, &mut b));
+        assert_eq!(lf.to_bits(), ls.to_bits(), "loss, batch of {n}");
+        assert!(same(folded.params(), apart.params()), "weights after a step on a batch of {n}");
+    }
+    let x = [0.5; 2 * Folded::INPUT_LEN];
+    assert!(same(&folded.predict(&x), &apart.predict(&x)), "predictions after training");
+}
+
 #[test]
 fn set_tensor_checks_name_and_length_and_changes_nothing_on_error() {
     let mut net = Frozen::new(4);

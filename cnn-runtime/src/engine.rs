@@ -10,13 +10,22 @@
 //! batch size alone, and every sum over units runs in unit order, so the
 //! results are bitwise the same for any number of threads.
 //!
+//! A BatchNormalization whose only reader is the activation after it
+//! applies that activation in its own pass and stores no output of its
+//! own ([`folded_activations`]): forward, one read and one write of the
+//! values instead of two of each; backward, the activation's derivative
+//! inside BatchNormalization's first pass. The bits are the same as two
+//! passes'.
+//!
 //! Buffers are allocated for the largest batch seen and then reused: the
 //! steady-state step allocates nothing.
 
 use crate::batch::Shape;
-use crate::graph::{gradient_buffers, source, Node, Op, Param};
+use crate::graph::{folded_activations, gradient_buffers, source, Node, Op, Param};
 use crate::info::{LayerInfo, TensorInfo};
-use crate::kernels::activation::{activation_backward, activation_forward, bias_activate, Activation};
+use crate::kernels::activation::{
+    activation_backward, activation_forward, affine_activate, affine_activation_backward, bias_activate, Activation,
+};
 use crate::kernels::batchnorm;
 use crate::kernels::conv::{conv2d_backward, conv2d_forward, scratch_len as conv_scratch_len};
 use crate::kernels::dense;
@@ -131,8 +140,12 @@ struct Unit {
 pub(crate) struct Workspace {
     capacity: usize,
     training: bool,
-    /// Each node's output, `capacity * out_len` (empty for Flatten).
+    /// Each node's output, `capacity * out_len` (empty for Flatten and
+    /// for a BatchNormalization that folds the activation after it).
     outs: Vec<Vec<f32>>,
+    /// The activation each node applies in its own pass
+    /// ([`folded_activations`]).
+    folds: Vec<Option<Activation>>,
     /// Pre-activations of nodes whose inline activation needs its input.
     pre: Vec<Vec<f32>>,
     masks: Vec<Vec<f32>>,
@@ -184,10 +197,13 @@ impl Workspace {
         let grad_buffer = gradient_buffers(nodes);
         let owns = |i: usize| training && grad_buffer[i] == i && nodes[i].op != Op::Flatten;
         let units = unit_count(n);
+        let folds = folded_activations(nodes);
+        let stored = |i: usize| nodes[i].op != Op::Flatten && folds[i].is_none();
         Workspace {
             capacity,
             training,
-            outs: per(&|nd| if nd.op == Op::Flatten { 0 } else { nd.out_len }),
+            outs: (0..nodes.len()).map(|i| vec![0.0; if stored(i) { n * nodes[i].out_len } else { 0 }]).collect(),
+            folds,
             pre: per(&|nd| if nd.keeps_preactivation() { nd.out_len } else { 0 }),
             masks: per(&|nd| if training && matches!(nd.op, Op::Dropout { .. }) { nd.out_len } else { 0 }),
             stats: each(&|nd| if let Op::BatchNorm { channels, .. } = nd.op { STATS * channels } else { 0 }),
@@ -217,9 +233,22 @@ impl Workspace {
         self.capacity
     }
 
-    /// Every node's output after a pass over `n` images.
+    /// Every node's output after a pass over `n` images; a
+    /// BatchNormalization that folded its activation computes its own
+    /// again, from its input and the affine map of the pass.
     pub(crate) fn outputs(&self, nodes: &[Node], x: &[f32], n: usize) -> Vec<Vec<f32>> {
-        (0..nodes.len()).map(|i| self.output(nodes, Some(i), x, n).to_vec()).collect()
+        (0..nodes.len())
+            .map(|i| match (nodes[i].op, self.folds[i]) {
+                (Op::BatchNorm { channels: c, .. }, Some(_)) => {
+                    let input = self.output(nodes, nodes[i].input(), x, n);
+                    let (a, b) = (&self.stats[i][3 * c..4 * c], &self.stats[i][4 * c..5 * c]);
+                    let mut y = vec![0.0; input.len()];
+                    batchnorm::affine(input, &mut y, a, b);
+                    y
+                }
+                _ => self.output(nodes, Some(i), x, n).to_vec(),
+            })
+            .collect()
     }
 
     /// The network's output after a pass over `n` images.
@@ -278,8 +307,36 @@ fn batch_sums(
         sums.fill(0.0);
         part(u * m, m.min(n - u * m), sums);
     });
+    add_units(&units[..count], total);
+}
+
+/// [`batch_sums`] whose `part(first image, its values, sums)` may also
+/// rewrite the unit's share of `values` (`image_len` an image) in place.
+fn batch_sums_in_place(
+    units: &mut [Unit],
+    n: usize,
+    channels: usize,
+    total: &mut [f64],
+    values: &mut [f32],
+    image_len: usize,
+    part: impl Fn(usize, &mut [f32], &mut [f64]) + Sync,
+) {
+    let (m, count) = (unit_images(n), unit_count(n));
+    units[..count].par_iter_mut().zip(values[..n * image_len].par_chunks_mut(m * image_len)).enumerate().for_each(
+        |(u, (unit, values))| {
+            note_work();
+            let sums = &mut unit.sums[..2 * channels];
+            sums.fill(0.0);
+            part(u * m, values, sums);
+        },
+    );
+    add_units(&units[..count], total);
+}
+
+/// `total` = the units' sums, added in unit order.
+fn add_units(units: &[Unit], total: &mut [f64]) {
     total.fill(0.0);
-    for unit in &units[..count] {
+    for unit in units {
         total.iter_mut().zip(&unit.sums).for_each(|(t, s)| *t += s);
     }
 }
@@ -315,6 +372,10 @@ pub(crate) fn forward(
     assert!(ws.training || key.is_none(), "forward: dropout masks need a training workspace");
     let m = unit_images(n);
     for (i, node) in nodes.iter().enumerate() {
+        if i > 0 && ws.folds[i - 1].is_some() {
+            // The BatchNormalization before wrote this activation's output.
+            continue;
+        }
         let (in_len, out_len) = (node.in_len, node.out_len);
         let (done, rest) = ws.outs.split_at_mut(i);
         let read = |at: Option<usize>, len: usize| -> &[f32] {
@@ -324,7 +385,7 @@ pub(crate) fn forward(
             }
         };
         let input = read(node.input(), in_len);
-        let out = &mut rest[0];
+        let (out, later) = rest.split_first_mut().expect("forward: a buffer per node");
         match node.op {
             Op::Conv2D { conv, activation, kernel, bias } => {
                 let kernel = &p[kernel.offset..][..conv.kernel_len()];
@@ -388,7 +449,8 @@ pub(crate) fn forward(
                 let (mean, rest) = stats.split_at_mut(c);
                 let (inv_std, rest) = rest.split_at_mut(c);
                 let (var, rest) = rest.split_at_mut(c);
-                let (a, b) = rest.split_at_mut(c);
+                let (a, rest) = rest.split_at_mut(c);
+                let b = &mut rest[..c];
                 match mode {
                     Mode::Training => {
                         let totals = &mut ws.totals[..2 * c];
@@ -413,7 +475,10 @@ pub(crate) fn forward(
                     b[ch] = beta.map_or(0.0, |bt| p[bt.offset + ch]) - mean[ch] * a[ch];
                 }
                 let (a, b) = (&*a, &*b);
-                spans(input, &mut out[..n * out_len], c, |x, y| batchnorm::affine(x, y, a, b));
+                match ws.folds[i] {
+                    Some(act) => spans(input, &mut later[0][..n * out_len], c, |x, y| affine_activate(act, x, y, a, b)),
+                    None => spans(input, &mut out[..n * out_len], c, |x, y| batchnorm::affine(x, y, a, b)),
+                }
             }
             Op::Rescaling { scale, offset } => {
                 spans(input, &mut out[..n * out_len], 1, |x, y| {
@@ -566,9 +631,20 @@ pub(crate) fn backward(
         if node.op == Op::Flatten || !ws.written[i] {
             continue;
         }
+        if i > 0 && ws.folds[i - 1].is_some() {
+            // The BatchNormalization before takes the gradient through
+            // this activation, in the same buffer (it is its only reader).
+            if let Some(j) = wanted(node.input()) {
+                debug_assert_eq!(ws.grad_buffer[j], ws.grad_buffer[i]);
+                ws.written[j] = true;
+            }
+            continue;
+        }
         let (in_len, out_len) = (node.in_len, node.out_len);
         let input = buffer(&ws.outs, nodes, node.input(), x, n);
-        let y = buffer(&ws.outs, nodes, Some(i), x, n);
+        // A BatchNormalization that folded its activation stored no
+        // output, and its backward pass reads none.
+        let y = if ws.folds[i].is_some() { &[][..] } else { buffer(&ws.outs, nodes, Some(i), x, n) };
         let derivative = !(fused && i == last);
         let own = ws.grad_buffer[i];
         // Where the gradient at an input goes: `Some((buffer, add))`, the
@@ -619,6 +695,7 @@ pub(crate) fn backward(
                 &mut ws.units,
                 &mut ws.totals,
                 &ws.masks[i],
+                ws.folds[i],
                 input,
                 y,
                 gc,
@@ -720,7 +797,9 @@ pub(crate) fn backward(
 /// The backward pass of a node that works value by value, in place on `gc`
 /// (the gradient at its output, which becomes the gradient at its input);
 /// `moves` says whether that input gradient is wanted. BatchNormalization
-/// also writes its `gamma` and `beta` gradients into `grads`.
+/// also writes its `gamma` and `beta` gradients into `grads`; with `fold`,
+/// `gc` is the gradient at the output of the activation it applied
+/// ([`folded_activations`]), which it takes through the activation first.
 #[allow(clippy::too_many_arguments)]
 fn backward_elementwise(
     node: &Node,
@@ -729,6 +808,7 @@ fn backward_elementwise(
     units: &mut [Unit],
     totals: &mut [f64],
     mask: &[f32],
+    fold: Option<Activation>,
     input: &[f32],
     y: &[f32],
     gc: &mut [f32],
@@ -751,11 +831,28 @@ fn backward_elementwise(
             let (fixed, rest) = stats.split_at_mut(5 * c);
             let (mean, inv_std) = (&fixed[..c], &fixed[c..2 * c]);
             let totals = &mut totals[..2 * c];
-            let gcr = &*gc;
-            batch_sums(units, n, c, totals, |first, k, sums| {
-                let (x, dy) = (&input[first * in_len..][..k * in_len], &gcr[first * out_len..][..k * out_len]);
-                batchnorm::grad_sums(x, dy, mean, inv_std, sums)
-            });
+            match fold {
+                Some(act) => {
+                    let (a, b) = (&fixed[3 * c..4 * c], &fixed[4 * c..]);
+                    batch_sums_in_place(units, n, c, totals, gc, out_len, |first, g, sums| {
+                        let x = &input[first * in_len..][..g.len()];
+                        // Block by block, so that the sums read the
+                        // gradient through the activation from cache.
+                        let block = span_len(c);
+                        for (x, g) in x.chunks(block).zip(g.chunks_mut(block)) {
+                            affine_activation_backward(act, x, g, a, b);
+                            batchnorm::grad_sums(x, g, mean, inv_std, sums);
+                        }
+                    });
+                }
+                None => {
+                    let gcr = &*gc;
+                    batch_sums(units, n, c, totals, |first, k, sums| {
+                        let (x, dy) = (&input[first * in_len..][..k * in_len], &gcr[first * out_len..][..k * out_len]);
+                        batchnorm::grad_sums(x, dy, mean, inv_std, sums)
+                    });
+                }
+            }
             if let Some(g) = learning(gamma, skipped) {
                 grads[g.offset..][..c].iter_mut().zip(&totals[c..]).for_each(|(d, t)| *d = *t as f32);
             }

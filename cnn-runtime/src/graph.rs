@@ -169,3 +169,23 @@ pub fn gradient_buffers(nodes: &[Node]) -> Vec<usize> {
     }
     buffer
 }
+
+/// The activation each node applies in its own pass, for the `Activation`
+/// layer right after it: a BatchNormalization whose only reader is that
+/// layer (softmax aside, which normalizes rows). The BatchNormalization's
+/// own output is then never stored: forward, the values are read once and
+/// written once instead of twice each, and backward, the activation's
+/// derivative is taken inside BatchNormalization's first pass instead of
+/// a pass of its own.
+pub fn folded_activations(nodes: &[Node]) -> Vec<Option<Activation>> {
+    let readers = readers(nodes);
+    (0..nodes.len())
+        .map(|i| match (nodes[i].op, nodes.get(i + 1)) {
+            (Op::BatchNorm { .. }, Some(next)) if readers[i] == 1 && next.input() == Some(i) => match next.op {
+                Op::Activation { activation, .. } if activation != Activation::Softmax => Some(activation),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
