@@ -8,7 +8,7 @@
 
 pub use cnn_core::Activation;
 
-use super::simd::vectorized;
+use super::simd::{long_rows, vectorized};
 
 /// Keras's `selu` constants (Klambauer et al., 2017).
 const SELU_ALPHA: f32 = 1.673_263_2;
@@ -402,34 +402,6 @@ pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], g: &mut [f32],
     )
 }
 
-/// The longest row [`long_rows`] builds.
-const LONG_ROW: usize = 128;
-
-/// `f(x, y, a, b)` over `x` and `y`, rows of `a.len()` values with `a` and
-/// `b` one value per column, where short rows are taken several at a
-/// time, `a` and `b` repeated to match: LLVM's AVX2 loop takes 32 values
-/// a turn, so that a row of 16 channels (ResNet-20's first stage) ran its
-/// scalar remainder only, and relu's folded derivative took 7% of the
-/// step. The rows left over run with `a` and `b` as they are.
-#[inline(always)]
-fn long_rows(x: &[f32], y: &mut [f32], a: &[f32], b: &[f32], mut f: impl FnMut(&[f32], &mut [f32], &[f32], &[f32])) {
-    let columns = a.len();
-    let repeats = LONG_ROW / columns.max(1);
-    if repeats < 2 {
-        return f(x, y, a, b);
-    }
-    let len = repeats * columns;
-    let (mut long_a, mut long_b) = ([0.0; LONG_ROW], [0.0; LONG_ROW]);
-    for (la, lb) in long_a[..len].chunks_exact_mut(columns).zip(long_b[..len].chunks_exact_mut(columns)) {
-        la.copy_from_slice(a);
-        lb.copy_from_slice(b);
-    }
-    let whole = x.len() / len * len;
-    let (head, tail) = y.split_at_mut(whole);
-    f(&x[..whole], head, &long_a[..len], &long_b[..len]);
-    f(&x[whole..], tail, a, b);
-}
-
 /// `y = f(x * a + b)`, one pass: BatchNormalization's affine map
 /// (`a`, `b` one value per column of rows of `a.len()` values, as
 /// [`batchnorm::affine`](super::batchnorm::affine) computes it) and the
@@ -462,12 +434,10 @@ pub fn affine_activate(act: Activation, x: &[f32], y: &mut [f32], a: &[f32], b: 
         #[inline(always)]
         || {
             long_rows(
-                x,
-                y,
-                a,
-                b,
+                x.len(),
+                [a, b],
                 #[inline(always)]
-                |x, y, a, b| rows(act, x, y, a, b),
+                |r, [a, b]| rows(act, &x[r.clone()], &mut y[r], a, b),
             )
         },
     )
@@ -512,12 +482,10 @@ pub fn affine_activation_backward(act: Activation, x: &[f32], g: &mut [f32], a: 
         #[inline(always)]
         || {
             long_rows(
-                x,
-                g,
-                a,
-                b,
+                x.len(),
+                [a, b],
                 #[inline(always)]
-                |x, g, a, b| rows(act, x, g, a, b),
+                |r, [a, b]| rows(act, &x[r.clone()], &mut g[r], a, b),
             )
         },
     )
