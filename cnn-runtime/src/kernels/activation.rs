@@ -402,6 +402,29 @@ pub fn activation_backward(act: Activation, x: &[f32], y: &[f32], g: &mut [f32],
     )
 }
 
+/// `f(z, v)` for each `z = x * a + b` and the value `v` of `out` in its
+/// place: `a` and `b` one value per column of rows of `a.len()` values,
+/// short rows regrouped ([`long_rows`]) and every slice cut to one length,
+/// so that the loop carries no bounds checks and vectorizes.
+#[inline(always)]
+fn each_affine(x: &[f32], out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, &mut f32)) {
+    long_rows(
+        x.len(),
+        [a, b],
+        #[inline(always)]
+        |r, [a, b]| {
+            let columns = a.len();
+            let b = &b[..columns];
+            for (or, xr) in out[r.clone()].chunks_exact_mut(columns).zip(x[r].chunks_exact(columns)) {
+                let (or, xr) = (&mut or[..columns], &xr[..columns]);
+                for j in 0..columns {
+                    f(xr[j] * a[j] + b[j], &mut or[j]);
+                }
+            }
+        },
+    )
+}
+
 /// `y = f(x * a + b)`, one pass: BatchNormalization's affine map
 /// (`a`, `b` one value per column of rows of `a.len()` values, as
 /// [`batchnorm::affine`](super::batchnorm::affine) computes it) and the
@@ -412,34 +435,21 @@ pub fn affine_activate(act: Activation, x: &[f32], y: &mut [f32], a: &[f32], b: 
     assert_eq!(x.len(), y.len(), "affine_activate: input and output differ in length");
     assert_eq!(a.len(), b.len(), "affine_activate: one a and one b per column");
     assert_ne!(act, Activation::Softmax, "affine_activate: softmax normalizes rows");
-    #[inline(always)]
-    fn rows(act: Activation, x: &[f32], y: &mut [f32], a: &[f32], b: &[f32]) {
-        let columns = a.len();
-        // Every slice cut to one length, so that the loop carries no
-        // bounds checks.
-        let b = &b[..columns];
-        macro_rules! run {
-            ($a:expr) => {
-                for (yr, xr) in y.chunks_exact_mut(columns).zip(x.chunks_exact(columns)) {
-                    let (yr, xr) = (&mut yr[..columns], &xr[..columns]);
-                    for j in 0..columns {
-                        yr[j] = apply($a, xr[j] * a[j] + b[j]);
-                    }
-                }
-            };
-        }
-        by_activation!(act, run, {})
+    macro_rules! run {
+        ($a:expr) => {
+            each_affine(
+                x,
+                y,
+                a,
+                b,
+                #[inline(always)]
+                |z, y| *y = apply($a, z),
+            )
+        };
     }
     vectorized(
         #[inline(always)]
-        || {
-            long_rows(
-                x.len(),
-                [a, b],
-                #[inline(always)]
-                |r, [a, b]| rows(act, &x[r.clone()], &mut y[r], a, b),
-            )
-        },
+        || by_activation!(act, run, {}),
     )
 }
 
@@ -451,42 +461,32 @@ pub fn affine_activation_backward(act: Activation, x: &[f32], g: &mut [f32], a: 
     assert_eq!(x.len(), g.len(), "affine_activation_backward: input and gradient differ in length");
     assert_eq!(a.len(), b.len(), "affine_activation_backward: one a and one b per column");
     assert_ne!(act, Activation::Softmax, "affine_activation_backward: softmax normalizes rows");
-    #[inline(always)]
-    fn rows(act: Activation, x: &[f32], g: &mut [f32], a: &[f32], b: &[f32]) {
-        let columns = a.len();
-        let b = &b[..columns];
-        macro_rules! run {
-            ($a:expr) => {
-                for (gr, xr) in g.chunks_exact_mut(columns).zip(x.chunks_exact(columns)) {
-                    let (gr, xr) = (&mut gr[..columns], &xr[..columns]);
-                    for j in 0..columns {
-                        let z = xr[j] * a[j] + b[j];
-                        gr[j] *= derivative($a, z, apply($a, z));
-                    }
-                }
-            };
-        }
-        by_activation!(act, run, {
-            Activation::Linear => {},
-            Activation::Relu => {
-                for (gr, xr) in g.chunks_exact_mut(columns).zip(x.chunks_exact(columns)) {
-                    let (gr, xr) = (&mut gr[..columns], &xr[..columns]);
-                    for j in 0..columns {
-                        gr[j] = if relu(xr[j] * a[j] + b[j]) > 0.0 { gr[j] } else { 0.0 };
-                    }
-                }
-            },
-        })
+    macro_rules! run {
+        ($a:expr) => {
+            each_affine(
+                x,
+                g,
+                a,
+                b,
+                #[inline(always)]
+                |z, g| *g *= derivative($a, z, apply($a, z)),
+            )
+        };
     }
     vectorized(
         #[inline(always)]
         || {
-            long_rows(
-                x.len(),
-                [a, b],
-                #[inline(always)]
-                |r, [a, b]| rows(act, &x[r.clone()], &mut g[r], a, b),
-            )
+            by_activation!(act, run, {
+                Activation::Linear => {},
+                Activation::Relu => each_affine(
+                    x,
+                    g,
+                    a,
+                    b,
+                    #[inline(always)]
+                    |z, g| *g = if relu(z) > 0.0 { *g } else { 0.0 },
+                ),
+            })
         },
     )
 }
