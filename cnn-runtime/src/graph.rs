@@ -189,3 +189,47 @@ pub fn folded_activations(nodes: &[Node]) -> Vec<Option<Activation>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BN: Op = Op::BatchNorm {
+        channels: 2,
+        momentum: 0.99,
+        epsilon: 1e-3,
+        gamma: None,
+        beta: None,
+        moving_mean: 0,
+        moving_variance: 2,
+    };
+
+    const fn node(op: Op, inputs: &'static [Option<usize>]) -> Node {
+        Node { op, inputs, in_len: 8, out_len: 8 }
+    }
+
+    const fn act(activation: Activation) -> Op {
+        Op::Activation { activation, last: 2 }
+    }
+
+    /// A BatchNormalization folds the activation right after it only where
+    /// that activation is its one reader, and never softmax.
+    #[test]
+    fn batch_normalization_folds_only_an_activation_that_alone_reads_it() {
+        let folds = folded_activations(&[
+            node(BN, &[None]),
+            node(act(Activation::Gelu), &[Some(0)]),
+            // Read twice: by the activation and by the Add.
+            node(BN, &[Some(1)]),
+            node(act(Activation::Relu), &[Some(2)]),
+            node(Op::Add, &[Some(2), Some(3)]),
+            // Its reader is an Add, not an activation.
+            node(BN, &[Some(4)]),
+            node(Op::Add, &[Some(5), Some(4)]),
+            // Softmax normalizes rows.
+            node(BN, &[Some(6)]),
+            node(act(Activation::Softmax), &[Some(7)]),
+        ]);
+        assert_eq!(folds, [Some(Activation::Gelu), None, None, None, None, None, None, None, None]);
+    }
+}
