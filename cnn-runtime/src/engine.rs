@@ -241,7 +241,7 @@ impl Workspace {
             .map(|i| match (nodes[i].op, self.folds[i]) {
                 (Op::BatchNorm { channels: c, .. }, Some(_)) => {
                     let input = self.output(nodes, nodes[i].input(), x, n);
-                    let (a, b) = (&self.stats[i][3 * c..4 * c], &self.stats[i][4 * c..5 * c]);
+                    let (a, b) = affine_map(&self.stats[i], c);
                     let mut y = vec![0.0; input.len()];
                     batchnorm::affine(input, &mut y, a, b);
                     y
@@ -255,6 +255,13 @@ impl Workspace {
     pub(crate) fn result<'a>(&'a self, nodes: &[Node], x: &'a [f32], n: usize) -> &'a [f32] {
         self.output(nodes, Some(nodes.len() - 1), x, n)
     }
+}
+
+/// A BatchNormalization's affine map of its last forward pass,
+/// `y = x * a + b`, from its `stats` ([`Workspace`]'s; forward writes it).
+fn affine_map(stats: &[f32], channels: usize) -> (&[f32], &[f32]) {
+    let c = channels;
+    (&stats[3 * c..4 * c], &stats[4 * c..5 * c])
 }
 
 /// Node `at`'s output for `n` images, in `outs` (`x` for the network's input).
@@ -833,7 +840,7 @@ fn backward_elementwise(
             let totals = &mut totals[..2 * c];
             match fold {
                 Some(act) => {
-                    let (a, b) = (&fixed[3 * c..4 * c], &fixed[4 * c..]);
+                    let (a, b) = affine_map(fixed, c);
                     batch_sums_in_place(units, n, c, totals, gc, out_len, |first, g, sums| {
                         let x = &input[first * in_len..][..g.len()];
                         // Block by block, so that the sums read the
