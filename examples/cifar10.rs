@@ -10,8 +10,8 @@ mod cli;
 mod seed_net;
 
 use cnn::prelude::*;
+use lexopt::ValueExt;
 use seed_net::Cifar10Net;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 const HELP: &str = "\
@@ -37,78 +37,44 @@ Options:
   --min-accuracy X    fail unless the final test accuracy is at least X (for CI)
   -h, --help          this text";
 
-struct Args {
-    data: Option<PathBuf>,
-    epochs: usize,
+/// The options of this example's own.
+struct Own {
     batch_size: usize,
     lr: f32,
     decay: f32,
     augment: bool,
-    limit: Option<usize>,
-    threads: Option<usize>,
-    seed: u64,
-    out: PathBuf,
-    resume: bool,
-    min_accuracy: Option<f64>,
 }
+
+type Args = cli::Args<Own>;
 
 fn parse_args() -> Result<Option<Args>, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut args = Args {
-        data: None,
-        epochs: 200,
-        batch_size: 32,
-        lr: 1e-4,
-        decay: 1e-6,
-        augment: false,
-        limit: None,
-        threads: None,
-        seed: 0,
-        out: PathBuf::from("runs/cifar10"),
-        resume: false,
-        min_accuracy: None,
-    };
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Long("data") => args.data = Some(parser.value()?.into()),
-            Long("epochs") => args.epochs = parser.value()?.parse()?,
-            Long("batch-size") => args.batch_size = parser.value()?.parse()?,
-            Long("lr") => args.lr = parser.value()?.parse()?,
-            Long("decay") => args.decay = parser.value()?.parse()?,
-            Long("augment") => args.augment = true,
-            Long("limit") => args.limit = Some(parser.value()?.parse()?),
-            Long("threads") => args.threads = Some(parser.value()?.parse()?),
-            Long("seed") => args.seed = parser.value()?.parse()?,
-            Long("out") => args.out = parser.value()?.into(),
-            Long("resume") => args.resume = true,
-            Long("min-accuracy") => args.min_accuracy = Some(parser.value()?.parse()?),
-            Short('h') | Long("help") => return Ok(None),
-            _ => return Err(arg.unexpected()),
+    let own = Own { batch_size: 32, lr: 1e-4, decay: 1e-6, augment: false };
+    cli::parse(cli::Common::new(200, "runs/cifar10"), own, |own, name, parser| {
+        match name {
+            "batch-size" => own.batch_size = parser.value()?.parse()?,
+            "lr" => own.lr = parser.value()?.parse()?,
+            "decay" => own.decay = parser.value()?.parse()?,
+            "augment" => own.augment = true,
+            _ => return Ok(false),
         }
-    }
-    Ok(Some(args))
+        Ok(true)
+    })
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
-    }
+fn run(Args { common: args, own }: Args) -> Result<(), Box<dyn std::error::Error>> {
+    args.start_threads()?;
     print!("{}", Cifar10Net::summary());
-    let data = cli::cifar10(args.data.as_deref())?;
-    let train = match args.limit {
-        Some(n) => data.train.take(n),
-        None => data.train,
-    };
+    let data = args.cifar10()?;
+    let train = data.train;
     println!("Training on {} images, validating on {} test images.", train.len(), data.test.len());
 
     let mut net = Cifar10Net::new(args.seed);
-    let mut opt = RmsProp::new(args.lr).decay(args.decay);
+    let mut opt = RmsProp::new(own.lr).decay(own.decay);
     let options = FitOptions {
         epochs: args.epochs,
-        batch_size: args.batch_size,
+        batch_size: own.batch_size,
         seed: args.seed,
-        augment: args.augment.then(Augment::default),
+        augment: own.augment.then(Augment::default),
         verbosity: Verbosity::Auto,
         out_dir: Some(args.out.clone()),
         resume: args.resume,

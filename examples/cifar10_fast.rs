@@ -58,8 +58,8 @@ mod cli;
 use cnn::prelude::*;
 use cnn::whitening::whitening_kernel;
 use cnn::Precision;
+use lexopt::ValueExt;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -153,69 +153,40 @@ Options:
   --min-accuracy X    fail unless every run's final test accuracy is at least X (for CI)
   -h, --help          this text";
 
-struct Args {
-    data: Option<PathBuf>,
-    epochs: usize,
+/// The options of this example's own.
+struct Own {
     runs: usize,
-    seed: u64,
-    limit: Option<usize>,
     test_limit: Option<usize>,
     epoch_eval: bool,
     sgd_form: SgdForm,
     precision: Precision,
-    threads: Option<usize>,
-    out: PathBuf,
-    resume: bool,
-    min_accuracy: Option<f64>,
 }
 
+type Args = cli::Args<Own>;
+
 fn parse_args() -> Result<Option<Args>, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut args = Args {
-        data: None,
-        epochs: 11,
-        runs: 1,
-        seed: 0,
-        limit: None,
-        test_limit: None,
-        epoch_eval: true,
-        sgd_form: SgdForm::Keras,
-        precision: Precision::Float32,
-        threads: None,
-        out: PathBuf::from("runs/cifar10_fast"),
-        resume: false,
-        min_accuracy: None,
-    };
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Long("data") => args.data = Some(parser.value()?.into()),
-            Long("epochs") => args.epochs = parser.value()?.parse()?,
-            Long("runs") => args.runs = parser.value()?.parse()?,
-            Long("seed") => args.seed = parser.value()?.parse()?,
-            Long("limit") => args.limit = Some(parser.value()?.parse()?),
-            Long("test-limit") => args.test_limit = Some(parser.value()?.parse()?),
-            Long("no-epoch-eval") => args.epoch_eval = false,
-            Long("sgd-form") => {
-                args.sgd_form = match parser.value()?.to_str() {
+    let own =
+        Own { runs: 1, test_limit: None, epoch_eval: true, sgd_form: SgdForm::Keras, precision: Precision::Float32 };
+    cli::parse(cli::Common::new(11, "runs/cifar10_fast"), own, |own, name, parser| {
+        match name {
+            "runs" => own.runs = parser.value()?.parse()?,
+            "test-limit" => own.test_limit = Some(parser.value()?.parse()?),
+            "no-epoch-eval" => own.epoch_eval = false,
+            "sgd-form" => {
+                own.sgd_form = match parser.value()?.to_str() {
                     Some("keras") => SgdForm::Keras,
                     Some("pytorch") => SgdForm::PyTorch,
                     _ => return Err("--sgd-form takes keras or pytorch".into()),
                 }
             }
-            Long("precision") => {
+            "precision" => {
                 let name = parser.value()?;
-                args.precision = Precision::from_name(name.to_str().unwrap_or("")).map_err(|e| e.to_string())?;
+                own.precision = Precision::from_name(name.to_str().unwrap_or("")).map_err(|e| e.to_string())?;
             }
-            Long("threads") => args.threads = Some(parser.value()?.parse()?),
-            Long("out") => args.out = parser.value()?.into(),
-            Long("resume") => args.resume = true,
-            Long("min-accuracy") => args.min_accuracy = Some(parser.value()?.parse()?),
-            Short('h') | Long("help") => return Ok(None),
-            _ => return Err(arg.unexpected()),
+            _ => return Ok(false),
         }
-    }
-    Ok(Some(args))
+        Ok(true)
+    })
 }
 
 /// One run's outcome.
@@ -259,7 +230,7 @@ fn train_one(args: &Args, seed: u64, train: &Dataset, test: &Dataset) -> Result<
     let whitening_seconds = start.elapsed().as_secs_f64();
 
     let steps_per_epoch = (train.len() / BATCH).max(1) as u64;
-    let total = steps_per_epoch * args.epochs as u64;
+    let total = steps_per_epoch * args.common.epochs as u64;
     // Knots at increasing steps only: in a run of a few steps (`--limit
     // 4096 --epochs 1` makes 4) the warm-up's end would round to step 0.
     let warm = ((0.23 * total as f64) as u64).max(1);
@@ -281,27 +252,27 @@ fn train_one(args: &Args, seed: u64, train: &Dataset, test: &Dataset) -> Result<
     let sgd = Sgd::new(LR)
         .momentum(MOMENTUM)
         .nesterov(true)
-        .form(args.sgd_form)
-        .weight_decay(match args.sgd_form {
+        .form(args.own.sgd_form)
+        .weight_decay(match args.own.sgd_form {
             SgdForm::Keras => WEIGHT_DECAY,
             SgdForm::PyTorch => WEIGHT_DECAY_PYTORCH,
         })
         .lr_multipliers(multipliers(1.0))
         .lr_multipliers_from(WHITEN_BIAS_EPOCHS * steps_per_epoch, multipliers(0.0));
     let mut opt = Lookahead::airbench(sgd, 3 * steps_per_epoch, total);
-    let out = args.out.join(format!("seed-{seed}"));
+    let out = args.common.out.join(format!("seed-{seed}"));
     let options = FitOptions {
-        epochs: args.epochs,
+        epochs: args.common.epochs,
         batch_size: BATCH,
         seed,
         augment: Some(Augment::airbench()),
         out_dir: Some(out.clone()),
-        resume: args.resume,
+        resume: args.common.resume,
         learning_rate: LearningRate::PerStep(Arc::new(schedule)),
         drop_last: true,
         ..FitOptions::default()
     };
-    let history = net.fit(&mut opt, train, args.epoch_eval.then_some(test), &options)?;
+    let history = net.fit(&mut opt, train, args.own.epoch_eval.then_some(test), &options)?;
 
     let tta_start = Instant::now();
     let result = net.evaluate_tta(test, 500, Tta::MirrorTranslate)?;
@@ -331,19 +302,14 @@ fn train_one(args: &Args, seed: u64, train: &Dataset, test: &Dataset) -> Result<
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
-    }
-    cnn::set_precision(args.precision)?;
+    args.common.start_threads()?;
+    cnn::set_precision(args.own.precision)?;
     if std::io::stdout().is_terminal() {
         print!("{}", FastNet::summary());
     }
-    let data = cli::cifar10(args.data.as_deref())?;
-    let train = match args.limit {
-        Some(n) => data.train.take(n),
-        None => data.train,
-    };
-    let test = match args.test_limit {
+    let data = args.common.cifar10()?;
+    let train = data.train;
+    let test = match args.own.test_limit {
         Some(n) => data.test.take(n),
         None => data.test,
     };
@@ -354,15 +320,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "Training on {} images ({} of {} of {BATCH}, {}), testing on {}.",
         train.len(),
-        cli::count(args.epochs, "epoch", "epochs"),
+        cli::count(args.common.epochs, "epoch", "epochs"),
         cli::count(train.len() / BATCH, "batch", "batches"),
-        args.precision.name(),
+        args.own.precision.name(),
         test.len()
     );
 
     let mut runs = Vec::new();
-    for r in 0..args.runs.max(1) {
-        runs.push(train_one(&args, args.seed + r as u64, &train, &test)?);
+    for r in 0..args.own.runs.max(1) {
+        runs.push(train_one(&args, args.common.seed + r as u64, &train, &test)?);
     }
     let time = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.0} s"));
     println!("\n| seed | test accuracy (TTA) | test loss | time | to 90% | to 93% |");
@@ -393,7 +359,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         mean_seconds
     );
     for r in &runs {
-        cli::require(&format!("seed {}", r.seed), r.accuracy, args.min_accuracy)?;
+        cli::require(&format!("seed {}", r.seed), r.accuracy, args.common.min_accuracy)?;
     }
     Ok(())
 }

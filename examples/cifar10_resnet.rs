@@ -28,7 +28,6 @@ mod resnet20;
 
 use cnn::prelude::*;
 use resnet20::ResNet20;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,45 +50,10 @@ Options:
   --min-accuracy X    fail unless the final test accuracy is at least X (for CI)
   -h, --help          this text";
 
-struct Args {
-    data: Option<PathBuf>,
-    epochs: usize,
-    limit: Option<usize>,
-    threads: Option<usize>,
-    seed: u64,
-    out: PathBuf,
-    resume: bool,
-    min_accuracy: Option<f64>,
-}
+type Args = cli::Args<()>;
 
 fn parse_args() -> Result<Option<Args>, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut args = Args {
-        data: None,
-        epochs: 200,
-        limit: None,
-        threads: None,
-        seed: 0,
-        out: PathBuf::from("runs/cifar10_resnet"),
-        resume: false,
-        min_accuracy: None,
-    };
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Long("data") => args.data = Some(parser.value()?.into()),
-            Long("epochs") => args.epochs = parser.value()?.parse()?,
-            Long("limit") => args.limit = Some(parser.value()?.parse()?),
-            Long("threads") => args.threads = Some(parser.value()?.parse()?),
-            Long("seed") => args.seed = parser.value()?.parse()?,
-            Long("out") => args.out = parser.value()?.into(),
-            Long("resume") => args.resume = true,
-            Long("min-accuracy") => args.min_accuracy = Some(parser.value()?.parse()?),
-            Short('h') | Long("help") => return Ok(None),
-            _ => return Err(arg.unexpected()),
-        }
-    }
-    Ok(Some(args))
+    cli::parse(cli::Common::new(200, "runs/cifar10_resnet"), (), |_, _, _| Ok(false))
 }
 
 /// The example's `lr_schedule(epoch)`, epochs from 0.
@@ -104,18 +68,12 @@ fn lr_schedule(epoch: usize) -> f32 {
     1e-3 * factor
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(threads) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
-    }
+fn run(Args { common: args, .. }: Args) -> Result<(), Box<dyn std::error::Error>> {
+    args.start_threads()?;
     print!("{}", ResNet20::summary());
-    let data = cli::cifar10(args.data.as_deref())?;
-    let train = match args.limit {
-        Some(n) => data.train.take(n),
-        None => data.train,
-    };
-    let mean = train.pixel_mean();
-    let (train, test) = (train.minus_mean(&mean)?, data.test.minus_mean(&mean)?);
+    let data = args.cifar10()?;
+    let mean = data.train.pixel_mean();
+    let (train, test) = (data.train.minus_mean(&mean)?, data.test.minus_mean(&mean)?);
     println!("Training on {} images, validating on {} test images.", train.len(), test.len());
 
     let mut net = ResNet20::new(args.seed);
