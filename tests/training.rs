@@ -200,6 +200,66 @@ fn fit_sets_the_learning_rate_per_step_per_epoch_and_on_plateau() {
     assert_eq!(opt.learning_rate(), 2.5e-4);
 }
 
+/// A resumed run's rate is the rate it had: a Keras `LearningRateScheduler`
+/// that reads the current rate continues from the rate it left, and
+/// `ReduceLROnPlateau` keeps its reductions, its best loss, its wait and its
+/// cooldown across the kill.
+#[test]
+fn a_resumed_run_keeps_its_learning_rate_and_plateau_progress() {
+    use cnn::schedule::{LearningRate, ReduceLROnPlateau};
+    use std::sync::Arc;
+    let (train, test) = (data(60, 11), data(20, 12));
+    // The validation loss never improves by 1e9, so the plateau counts
+    // from its first epoch on: patience 2 and cooldown 1 reduce the rate
+    // after epochs 3 and 6. Cut after epoch 2 (waiting) or 3 (cooling down).
+    let plateau = ReduceLROnPlateau::default().patience(2).cooldown(1).factor(0.5).min_delta(1e9);
+    let rate = LearningRate::Callbacks(vec![
+        LearningRate::PerEpoch(Arc::new(|_, lr| lr * 0.9)),
+        LearningRate::OnPlateau(plateau),
+    ]);
+    let options = |epochs, out: &Path| FitOptions { learning_rate: rate.clone(), ..options(epochs, out) };
+    let whole = common::tempdir("train-rate-whole");
+    let mut a = Tiny::new(4);
+    let mut opt_a = Sgd::new(1e-2).momentum(0.9);
+    a.fit(&mut opt_a, &train, Some(&test), &options(7, whole.path())).unwrap();
+    let expected = 1e-2 * 0.9f32.powi(7) * 0.25;
+    assert!((opt_a.learning_rate() - expected).abs() < 1e-9, "{} against {expected}", opt_a.learning_rate());
+    let bits = |net: &Tiny| net.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+    for cut in [2, 3] {
+        let split = common::tempdir(&format!("train-rate-split-{cut}"));
+        Tiny::new(4).fit(&mut Sgd::new(1e-2).momentum(0.9), &train, Some(&test), &options(cut, split.path())).unwrap();
+        let mut b = Tiny::new(4);
+        let mut opt_b = Sgd::new(1e-2).momentum(0.9);
+        b.fit(&mut opt_b, &train, Some(&test), &FitOptions { resume: true, ..options(7, split.path()) }).unwrap();
+        assert_eq!(opt_b.learning_rate().to_bits(), opt_a.learning_rate().to_bits(), "cut after epoch {cut}");
+        assert!(bits(&b) == bits(&a), "cut after epoch {cut}: the weights differ");
+    }
+    // A checkpoint whose plateau progress is not one is refused, naming
+    // the field, and the network keeps its weights.
+    let bad = common::tempdir("train-rate-bad");
+    Tiny::new(4).fit(&mut Sgd::new(1e-2).momentum(0.9), &train, Some(&test), &options(1, bad.path())).unwrap();
+    let path = bad.path().join(CHECKPOINT);
+    let file = cnn::checkpoint::TensorFile::open(&path).unwrap();
+    let mut meta = file.metadata();
+    meta.insert("plateaus".into(), "0.5 1".into());
+    let tensors: Vec<_> = file.names().into_iter().map(|n| (file.f32(&n, None).unwrap(), n)).collect();
+    let named: Vec<_> = tensors.iter().map(|((shape, v), n)| (n.clone(), shape.clone(), v.as_slice())).collect();
+    cnn::checkpoint::write(&path, &named, meta).unwrap();
+    let mut c = Tiny::new(4);
+    let before = bits(&c);
+    let err = c
+        .fit(
+            &mut Sgd::new(1e-2).momentum(0.9),
+            &train,
+            Some(&test),
+            &FitOptions { resume: true, ..options(2, bad.path()) },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(CHECKPOINT) && err.contains("plateaus") && err.contains("0.5 1"), "{err}");
+    assert!(bits(&c) == before);
+}
+
 #[test]
 fn weight_averaging_ends_fit_with_the_average_and_resumes_bitwise() {
     let (train, test) = (data(90, 5), data(30, 6));

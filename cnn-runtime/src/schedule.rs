@@ -190,6 +190,28 @@ impl ReduceLROnPlateau {
         self
     }
 
+    /// What the rule has counted so far (the best loss, the epochs waited,
+    /// the cooldown left), as text for a checkpoint's metadata, so that a
+    /// resumed run goes on counting where it stopped.
+    pub(crate) fn progress(&self) -> String {
+        // Rust's shortest round-trip form: the best loss comes back exact.
+        format!("{} {} {}", self.best, self.wait, self.cooldown_left)
+    }
+
+    /// Takes back what [`Self::progress`] wrote; `None`, changing nothing,
+    /// if `text` is not that.
+    pub(crate) fn resume_progress(&mut self, text: &str) -> Option<()> {
+        let mut parts = text.split(' ');
+        let best = parts.next()?.parse().ok()?;
+        let wait = parts.next()?.parse().ok()?;
+        let cooldown_left = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        (self.best, self.wait, self.cooldown_left) = (best, wait, cooldown_left);
+        Some(())
+    }
+
     /// The rate after an epoch that ended with `loss` at rate `lr`, in the
     /// order of Keras's `on_epoch_end`.
     pub fn on_epoch_end(&mut self, loss: f64, lr: f32) -> f32 {
@@ -311,5 +333,25 @@ mod tests {
         // the rate (epochs 4, 7, 11 and 14), the epoch after a halving
         // only cools down, and the rate stops at min_lr.
         assert_eq!(rates, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.125, 0.125, 0.125, 0.1, 0.1]);
+    }
+
+    /// A checkpoint's text for the plateau's progress gives back the same
+    /// rule at every point of a run, a fresh one (best loss infinite)
+    /// included, and text that is not one changes nothing.
+    #[test]
+    fn a_plateau_s_progress_comes_back_from_its_text() {
+        let mut p = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(1);
+        let mut lr = 1.0;
+        for loss in [f64::NAN, 0.3, 0.1 + 0.2, 0.31, 0.4, 0.5, 0.2] {
+            let mut back = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(1);
+            assert_eq!(back.resume_progress(&p.progress()), Some(()));
+            assert_eq!(back, p, "after {:?}", p.progress());
+            lr = p.on_epoch_end(loss, lr);
+        }
+        let before = p.clone();
+        for bad in ["", "0.3 1", "0.3 1 0 0", "x 1 0", "0.3 -1 0", "0.3 1 y"] {
+            assert_eq!(p.resume_progress(bad), None, "{bad:?}");
+            assert_eq!(p, before);
+        }
     }
 }

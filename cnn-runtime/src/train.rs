@@ -4,8 +4,11 @@
 //! and a checkpoint after each epoch that `resume` continues from exactly.
 //!
 //! Everything random is keyed by (seed, epoch) or by the step count, never
-//! by a stream that runs across epochs, so a run killed and resumed from
-//! its last checkpoint gives bitwise the weights of one that was not.
+//! by a stream that runs across epochs, and the checkpoint carries what
+//! the learning-rate rules carry from one epoch to the next (the rate
+//! itself, each `ReduceLROnPlateau`'s best loss, wait and cooldown), so a
+//! run killed and resumed from its last checkpoint gives bitwise the
+//! weights of one that was not.
 
 use crate::checkpoint::{self, TensorFile};
 use crate::data::{mirrored, translated, Augment, Dataset, Pass};
@@ -203,15 +206,6 @@ pub fn fit<M: Classifier, O: Optimizer>(
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let checkpoint_path = options.out_dir.as_ref().map(|d| d.join(CHECKPOINT));
-    let mut history = History::default();
-    if options.resume {
-        match &checkpoint_path {
-            Some(path) if path.exists() => history = restore(net, opt, path)?,
-            Some(path) => say(options, &format!("no checkpoint at {}; starting from epoch 1", path.display())),
-            None => return Err(Error::Input("resume needs an output folder to find the checkpoint in".into())),
-        }
-    }
-
     let rules = options.learning_rate.rules();
     let mut plateaus: Vec<ReduceLROnPlateau> = rules
         .iter()
@@ -225,6 +219,15 @@ pub fn fit<M: Classifier, O: Optimizer>(
             "ReduceLROnPlateau watches the validation loss, but fit has no validation data".into(),
         ));
     }
+    let mut history = History::default();
+    if options.resume {
+        match &checkpoint_path {
+            Some(path) if path.exists() => history = restore(net, opt, &mut plateaus, path)?,
+            Some(path) => say(options, &format!("no checkpoint at {}; starting from epoch 1", path.display())),
+            None => return Err(Error::Input("resume needs an output folder to find the checkpoint in".into())),
+        }
+    }
+
     let steps = match options.drop_last {
         true => train.len() / options.batch_size,
         false => train.len().div_ceil(options.batch_size),
@@ -308,7 +311,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
         }
         history.epochs.push(stats);
         if let Some(dir) = &options.out_dir {
-            save_checkpoint(net, opt, &history, &dir.join(CHECKPOINT))?;
+            save_checkpoint(net, opt, &plateaus, &history, &dir.join(CHECKPOINT))?;
             history.write_csv(&dir.join("history.csv"))?;
             history.plot(&dir.join("history.svg"))?;
         }
@@ -352,9 +355,16 @@ pub fn keras_line(steps: usize, seconds: f64, stats: &EpochStats) -> String {
     line
 }
 
-/// Weights, optimizer state, step count, dropout seed and history, in one
-/// file written atomically: a kill at any moment leaves the last complete one.
-pub fn save_checkpoint<M: Spec>(net: &Model<M>, opt: &impl Optimizer, history: &History, path: &Path) -> Result<()> {
+/// Weights, optimizer state and learning rate, each plateau rule's
+/// progress, step count, dropout seed and history, in one file written
+/// atomically: a kill at any moment leaves the last complete one.
+pub fn save_checkpoint<M: Spec>(
+    net: &Model<M>,
+    opt: &impl Optimizer,
+    plateaus: &[ReduceLROnPlateau],
+    history: &History,
+    path: &Path,
+) -> Result<()> {
     let mut tensors = checkpoint::named_params(M::TENSORS, net.params());
     for (name, values) in opt.state() {
         tensors.push((format!("optimizer.{name}"), vec![values.len()], values));
@@ -366,14 +376,27 @@ pub fn save_checkpoint<M: Spec>(net: &Model<M>, opt: &impl Optimizer, history: &
         ("step".to_string(), engine.step.to_string()),
         ("dropout_seed".to_string(), engine.seed.to_string()),
         ("optimizer.iterations".to_string(), opt.iterations().to_string()),
+        // The rate as the epoch left it (a rate schedule may read it), in
+        // Rust's shortest round-trip form.
+        ("optimizer.learning_rate".to_string(), opt.learning_rate().to_string()),
+        ("plateaus".to_string(), plateaus.iter().map(ReduceLROnPlateau::progress).collect::<Vec<_>>().join(";")),
         ("optimizer.state".to_string(), opt.state().iter().map(|(n, _)| *n).collect::<Vec<_>>().join(",")),
         ("history".to_string(), history.to_csv()),
     ]);
     checkpoint::write(path, &tensors, metadata)
 }
 
-/// Loads what `save_checkpoint` wrote into `net` and `opt`; returns the history.
-pub fn restore<M: Spec>(net: &mut Model<M>, opt: &mut impl Optimizer, path: &Path) -> Result<History> {
+/// Loads what `save_checkpoint` wrote into `net`, `opt` and `plateaus`;
+/// returns the history. A checkpoint written before the learning rate and
+/// the plateaus' progress were kept leaves `opt`'s rate and `plateaus` as
+/// they are; plateaus pair with the saved progress by position, and one
+/// the checkpoint has no progress for starts afresh.
+pub fn restore<M: Spec>(
+    net: &mut Model<M>,
+    opt: &mut impl Optimizer,
+    plateaus: &mut [ReduceLROnPlateau],
+    path: &Path,
+) -> Result<History> {
     let file = TensorFile::open(path)?;
     let meta = file.metadata();
     let field = |key: &str| {
@@ -390,8 +413,8 @@ pub fn restore<M: Spec>(net: &mut Model<M>, opt: &mut impl Optimizer, path: &Pat
     let params = file.params(M::TENSORS, M::TOTAL_PARAMS)?;
     let history = History::from_csv(field("history")?).map_err(|e| Error::format(path, format!("history: {e}")))?;
     let iterations = number("optimizer.iterations")?;
+    let mut state = Vec::new();
     if iterations > 0 {
-        let mut state = Vec::new();
         for name in field("optimizer.state")?.split(',').filter(|n| !n.is_empty()) {
             // One value per trainable parameter, or per parameter for a
             // whole-network average (`Lookahead::whole_network`).
@@ -410,9 +433,35 @@ pub fn restore<M: Spec>(net: &mut Model<M>, opt: &mut impl Optimizer, path: &Pat
             }
             state.push((name.to_string(), values));
         }
-        opt.set_state(iterations, state).map_err(|e| Error::format(path, e.to_string()))?;
     }
     let (step, seed) = (number("step")?, number("dropout_seed")?);
+    let lr = match meta.get("optimizer.learning_rate") {
+        Some(text) => Some(text.parse::<f32>().map_err(|_| {
+            Error::format(path, format!("`optimizer.learning_rate` in the checkpoint is not a number: {text:?}"))
+        })?),
+        None => None,
+    };
+    let progress: Vec<&str> =
+        meta.get("plateaus").map_or(Vec::new(), |p| p.split(';').filter(|p| !p.is_empty()).collect());
+    let mut resumed = plateaus.to_vec();
+    for (i, (plateau, text)) in resumed.iter_mut().zip(&progress).enumerate() {
+        plateau.resume_progress(text).ok_or_else(|| {
+            Error::format(
+                path,
+                format!("`plateaus` in the checkpoint: entry {i} ({text:?}) is not a plateau's progress"),
+            )
+        })?;
+    }
+    // Every field read, the optimizer takes its state first: it may still
+    // refuse it (another optimizer's), and then the network and the
+    // plateaus are as they were.
+    if iterations > 0 {
+        opt.set_state(iterations, state).map_err(|e| Error::format(path, e.to_string()))?;
+    }
+    if let Some(lr) = lr {
+        opt.set_learning_rate(lr);
+    }
+    plateaus.clone_from_slice(&resumed);
     net.params_mut().copy_from_slice(&params);
     let engine = net.engine_mut();
     engine.step = step;
