@@ -78,7 +78,7 @@ fn run(Args { common: args, .. }: Args) -> Result<(), Box<dyn std::error::Error>
 
     let mut net = ResNet20::new(args.seed);
     let mut opt = Adam::new(lr_schedule(0));
-    let plateau = ReduceLROnPlateau::default().factor(0.1f32.sqrt()).cooldown(0).patience(5).min_lr(0.5e-6);
+    let plateau = ReduceLROnPlateau::default().factor(0.1f64.sqrt()).cooldown(0).patience(5).min_lr(0.5e-6);
     let options = FitOptions {
         epochs: args.epochs,
         batch_size: 32,

@@ -210,9 +210,10 @@ fn a_resumed_run_keeps_its_learning_rate_and_plateau_progress() {
     use std::sync::Arc;
     let (train, test) = (data(60, 11), data(20, 12));
     // The validation loss never improves by 1e9, so the plateau counts
-    // from its first epoch on: patience 2 and cooldown 1 reduce the rate
-    // after epochs 3 and 6. Cut after epoch 2 (waiting) or 3 (cooling down).
-    let plateau = ReduceLROnPlateau::default().patience(2).cooldown(1).factor(0.5).min_delta(1e9);
+    // from its second epoch on: patience 2 and cooldown 2 reduce the rate
+    // after epochs 3 and 6 (as Keras's callback does on these losses). Cut
+    // after epoch 2 (waiting) or 3 (cooling down).
+    let plateau = ReduceLROnPlateau::default().patience(2).cooldown(2).factor(0.5).min_delta(1e9);
     let rate = LearningRate::Callbacks(vec![
         LearningRate::PerEpoch(Arc::new(|_, lr| lr * 0.9)),
         LearningRate::OnPlateau(plateau),

@@ -137,16 +137,25 @@ impl Schedule for PiecewiseLinear {
 
 /// Keras's `ReduceLROnPlateau` on the validation loss: after `patience`
 /// epochs without an improvement of more than `min_delta`, the rate is
-/// multiplied by `factor` (not below `min_lr`), then `cooldown` epochs pass
-/// before it counts again.
+/// multiplied by `factor` (not below `min_lr`), and the next `cooldown`
+/// epochs reset the wait.
+///
+/// Keras's arithmetic, to the bit (checked against Keras 3.15's callback in
+/// the tests): the first epoch always improves; an improvement is
+/// `loss + min_delta < best` compared in float32 (`keras.ops.less` on
+/// Python floats), so a gain below float32's resolution is none; the new
+/// rate is `max(lr * factor, min_lr)` in float64, then stored in the
+/// float32 rate; and an epoch whose cooldown runs out counts towards the
+/// wait at once, so `cooldown = 1` waits no longer than `cooldown = 0`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReduceLROnPlateau {
-    pub factor: f32,
+    pub factor: f64,
     pub patience: usize,
     pub min_delta: f64,
     pub cooldown: usize,
-    pub min_lr: f32,
-    best: f64,
+    pub min_lr: f64,
+    /// The best loss so far; none before the first epoch.
+    best: Option<f64>,
     wait: usize,
     cooldown_left: usize,
 }
@@ -161,7 +170,7 @@ impl Default for ReduceLROnPlateau {
             min_delta: 1e-4,
             cooldown: 0,
             min_lr: 0.0,
-            best: f64::INFINITY,
+            best: None,
             wait: 0,
             cooldown_left: 0,
         }
@@ -169,7 +178,7 @@ impl Default for ReduceLROnPlateau {
 }
 
 impl ReduceLROnPlateau {
-    pub fn factor(mut self, factor: f32) -> Self {
+    pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
     }
@@ -181,7 +190,7 @@ impl ReduceLROnPlateau {
         self.cooldown = cooldown;
         self
     }
-    pub fn min_lr(mut self, min_lr: f32) -> Self {
+    pub fn min_lr(mut self, min_lr: f64) -> Self {
         self.min_lr = min_lr;
         self
     }
@@ -190,19 +199,24 @@ impl ReduceLROnPlateau {
         self
     }
 
-    /// What the rule has counted so far (the best loss, the epochs waited,
-    /// the cooldown left), as text for a checkpoint's metadata, so that a
-    /// resumed run goes on counting where it stopped.
+    /// What the rule has counted so far (the best loss, `none` before the
+    /// first epoch; the epochs waited; the cooldown left), as text for a
+    /// checkpoint's metadata, so that a resumed run goes on counting where
+    /// it stopped.
     pub(crate) fn progress(&self) -> String {
         // Rust's shortest round-trip form: the best loss comes back exact.
-        format!("{} {} {}", self.best, self.wait, self.cooldown_left)
+        let best = self.best.map_or("none".to_string(), |b| b.to_string());
+        format!("{best} {} {}", self.wait, self.cooldown_left)
     }
 
     /// Takes back what [`Self::progress`] wrote; `None`, changing nothing,
     /// if `text` is not that.
     pub(crate) fn resume_progress(&mut self, text: &str) -> Option<()> {
         let mut parts = text.split(' ');
-        let best = parts.next()?.parse().ok()?;
+        let best = match parts.next()? {
+            "none" => None,
+            best => Some(best.parse().ok()?),
+        };
         let wait = parts.next()?.parse().ok()?;
         let cooldown_left = parts.next()?.parse().ok()?;
         if parts.next().is_some() {
@@ -215,20 +229,20 @@ impl ReduceLROnPlateau {
     /// The rate after an epoch that ended with `loss` at rate `lr`, in the
     /// order of Keras's `on_epoch_end`.
     pub fn on_epoch_end(&mut self, loss: f64, lr: f32) -> f32 {
-        let cooling = self.cooldown_left > 0;
-        if cooling {
+        if self.cooldown_left > 0 {
             self.cooldown_left -= 1;
             self.wait = 0;
         }
-        if loss < self.best - self.min_delta {
-            self.best = loss;
+        let improved = self.best.is_none_or(|best| ((loss + self.min_delta) as f32) < best as f32);
+        if improved {
+            self.best = Some(loss);
             self.wait = 0;
-        } else if !cooling {
+        } else if self.cooldown_left == 0 {
             self.wait += 1;
-            if self.wait >= self.patience && lr > self.min_lr {
+            if self.wait >= self.patience && lr > self.min_lr as f32 {
                 self.cooldown_left = self.cooldown;
                 self.wait = 0;
-                return (lr * self.factor).max(self.min_lr);
+                return (lr as f64 * self.factor).max(self.min_lr) as f32;
             }
         }
         lr
@@ -322,36 +336,58 @@ mod tests {
 
     #[test]
     fn reduce_on_plateau_waits_for_patience_then_cools_down() {
-        let mut p = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(1).min_lr(0.1);
-        let mut lr = 1.0;
-        let mut rates = Vec::new();
-        for loss in [1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.94, 0.99, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9] {
-            lr = p.on_epoch_end(loss, lr);
-            rates.push(lr);
-        }
+        // Each sequence is what Keras 3.15's callback gives for the same
+        // losses and arguments (SGD's float32 rate read after each epoch).
+        let rates = |mut p: ReduceLROnPlateau, mut lr: f32, losses: &[f64]| -> Vec<f32> {
+            losses
+                .iter()
+                .map(|&loss| {
+                    lr = p.on_epoch_end(loss, lr);
+                    lr
+                })
+                .collect()
+        };
+        let p = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(1).min_lr(0.1);
+        let losses = [1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.94, 0.99, 0.5, 0.6, 0.7, 0.8, 0.9, 0.9, 0.9];
         // Improvements at epochs 1, 2 and 9; two epochs without one halve
-        // the rate (epochs 4, 7, 11 and 14), the epoch after a halving
-        // only cools down, and the rate stops at min_lr.
-        assert_eq!(rates, [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.125, 0.125, 0.125, 0.1, 0.1]);
+        // the rate (epochs 4, 6, 8 and 11: the epoch after a halving ends
+        // its one-epoch cooldown and counts), and the rate stops at min_lr.
+        let expected = [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125, 0.125, 0.1, 0.1, 0.1, 0.1, 0.1];
+        assert_eq!(rates(p, 1.0, &losses), expected);
+        // A cooldown of 2 holds one epoch.
+        let p = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(2);
+        assert_eq!(rates(p, 1.0, &[1.0; 9]), [1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]);
+        // A gain below float32's resolution is no improvement.
+        let p = ReduceLROnPlateau::default().factor(0.5).patience(1).min_delta(0.0);
+        assert_eq!(rates(p, 1.0, &[1.0, 1.0 - 1e-9, 1.0 - 2e-9]), [1.0, 0.5, 0.25]);
+        // A first loss of NaN is the best, and nothing beats it.
+        let p = ReduceLROnPlateau::default().factor(0.5).patience(5);
+        assert_eq!(rates(p, 1.0, &[f64::NAN, 1.0, 0.5, 0.25, 0.1, 0.0]), [1.0, 1.0, 1.0, 1.0, 1.0, 0.5]);
+        // The example's factor, sqrt(0.1) in float64, from 1e-3.
+        let p = ReduceLROnPlateau::default().factor(0.1f64.sqrt()).patience(1).min_lr(0.5e-6);
+        // Keras's rates as it prints them, each a float32's exact value.
+        let keras = [0.0010000000474974513, 0.0003162277862429619, 0.00010000000474974513];
+        assert_eq!(rates(p, 1e-3, &[1.0, 2.0, 3.0]), keras.map(|r: f64| r as f32));
     }
 
     /// A checkpoint's text for the plateau's progress gives back the same
-    /// rule at every point of a run, a fresh one (best loss infinite)
+    /// rule at every point of a run, a fresh one (no best loss yet)
     /// included, and text that is not one changes nothing.
     #[test]
     fn a_plateau_s_progress_comes_back_from_its_text() {
         let mut p = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(1);
         let mut lr = 1.0;
-        for loss in [f64::NAN, 0.3, 0.1 + 0.2, 0.31, 0.4, 0.5, 0.2] {
+        for loss in [0.5, 0.1 + 0.2, 0.31, 0.4, 0.5, 0.2, f64::NAN] {
             let mut back = ReduceLROnPlateau::default().factor(0.5).patience(2).cooldown(1);
             assert_eq!(back.resume_progress(&p.progress()), Some(()));
-            assert_eq!(back, p, "after {:?}", p.progress());
+            // Compared by their text, which holds all that the rule counts.
+            assert_eq!(back.progress(), p.progress());
             lr = p.on_epoch_end(loss, lr);
         }
-        let before = p.clone();
-        for bad in ["", "0.3 1", "0.3 1 0 0", "x 1 0", "0.3 -1 0", "0.3 1 y"] {
+        let before = p.progress();
+        for bad in ["", "0.3 1", "0.3 1 0 0", "x 1 0", "0.3 -1 0", "0.3 1 y", "None 1 0"] {
             assert_eq!(p.resume_progress(bad), None, "{bad:?}");
-            assert_eq!(p, before);
+            assert_eq!(p.progress(), before);
         }
     }
 }
