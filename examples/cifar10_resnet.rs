@@ -56,10 +56,10 @@ fn parse_args() -> Result<Option<Args>, lexopt::Error> {
     cli::parse(cli::Common::new(200, "runs/cifar10_resnet"), (), |_, _, _| Ok(false))
 }
 
-/// The example's `lr_schedule(epoch)`, epochs from 0: Python's float64
-/// product, stored in the float32 rate (in float32, `1e-3 * 1e-1` would
-/// be one unit in the last place above Keras's rate).
-fn lr_schedule(epoch: usize) -> f32 {
+/// The example's `lr_schedule(epoch)`, epochs from 0, in float64 as
+/// Python computes it (`fit` stores it in the float32 rate; in float32,
+/// `1e-3 * 1e-1` would be one unit in the last place above Keras's rate).
+fn lr_schedule(epoch: usize) -> f64 {
     let factor: f64 = match epoch {
         e if e > 180 => 0.5e-3,
         e if e > 160 => 1e-3,
@@ -67,7 +67,7 @@ fn lr_schedule(epoch: usize) -> f32 {
         e if e > 80 => 1e-1,
         _ => 1.0,
     };
-    (1e-3 * factor) as f32
+    1e-3 * factor
 }
 
 fn run(Args { common: args, .. }: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -79,7 +79,7 @@ fn run(Args { common: args, .. }: Args) -> Result<(), Box<dyn std::error::Error>
     println!("Training on {} images, validating on {} test images.", train.len(), test.len());
 
     let mut net = ResNet20::new(args.seed);
-    let mut opt = Adam::new(lr_schedule(0));
+    let mut opt = Adam::new(lr_schedule(0) as f32);
     let plateau = ReduceLROnPlateau::default().factor(0.1f64.sqrt()).cooldown(0).patience(5).min_lr(0.5e-6);
     let options = FitOptions {
         epochs: args.epochs,

@@ -258,8 +258,11 @@ pub enum LearningRate {
     /// Before each step, from the optimizer's step count.
     PerStep(Arc<dyn Schedule>),
     /// At each epoch's start, `f(epoch from 0, current rate)`: Keras's
-    /// `LearningRateScheduler`.
-    PerEpoch(Arc<dyn Fn(usize, f32) -> f32 + Send + Sync>),
+    /// `LearningRateScheduler`. As there, the rate comes in and goes out as
+    /// a float64 (Python's float), and the optimizer stores it in float32:
+    /// `|_, lr| lr * 0.9` gives Keras's `lambda epoch, lr: lr * 0.9` to
+    /// the bit.
+    PerEpoch(Arc<dyn Fn(usize, f64) -> f64 + Send + Sync>),
     /// After each epoch, from the validation loss (`fit` needs validation
     /// data for it).
     OnPlateau(ReduceLROnPlateau),

@@ -243,7 +243,7 @@ pub fn fit<M: Classifier, O: Optimizer>(
         }
         for rule in &rules {
             if let LearningRate::PerEpoch(f) = rule {
-                opt.set_learning_rate(f(epoch - 1, opt.learning_rate()));
+                opt.set_learning_rate(f(epoch - 1, opt.learning_rate() as f64) as f32);
             }
         }
         let bar = progress_bar(options, terminal, steps);
