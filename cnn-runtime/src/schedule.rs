@@ -340,7 +340,8 @@ mod tests {
     #[test]
     fn reduce_on_plateau_waits_for_patience_then_cools_down() {
         // Each sequence is what Keras 3.15's callback gives for the same
-        // losses and arguments (SGD's float32 rate read after each epoch).
+        // losses and arguments (SGD's float32 rate read after each epoch):
+        // `tools/keras_plateau.py` prints them.
         let rates = |mut p: ReduceLROnPlateau, mut lr: f32, losses: &[f64]| -> Vec<f32> {
             losses
                 .iter()
